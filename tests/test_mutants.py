@@ -1,0 +1,72 @@
+"""Test power: every plausible wrong answer in tests/mutants/ must fail its exercise's tests.
+
+A mutant replaces one exercise of the reference chapter, in one namespace as in the notebook,
+and the exercise's test cells (visible and hidden) must then raise. The reference itself must
+pass them. `test_grading.py` shows the same through nbgrader's autograder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from lmcourse.chapters import ROOT, chapters, exercises
+from lmcourse.export import render_modules
+
+MUTANTS = Path(__file__).parent / "mutants"
+
+
+def load_mutants(slug: str) -> dict[str, dict[str, str]]:
+    spec = importlib.util.spec_from_file_location(f"mutants_{slug}", MUTANTS / f"{slug}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MUTANTS
+
+
+def chapter_code(slug: str) -> str:
+    """Every exported cell of the reference chapter, as one source (the notebook's namespace)."""
+    chapter = next(c for c in chapters(ROOT / "solutions") if c.slug == slug)
+    return "\n\n".join(render_modules([chapter], ROOT).values())
+
+
+def run_tests(slug: str, exercise_id: str, replacement: str | None) -> None:
+    """Run an exercise's test cells, hidden part included, with the answer optionally replaced."""
+    chapter = next(c for c in chapters(ROOT / "solutions") if c.slug == slug)
+    exercise = next(e for e in exercises(chapter.read()) if e.grade_id == exercise_id)
+    assert exercise.tests, f"{slug}: exercise {exercise_id} has no test cell"
+    namespace: dict = {}
+    exec(compile(chapter_code(slug), f"<{slug}>", "exec"), namespace)
+    if replacement is not None:
+        mutant: dict = {}
+        exec(compile(replacement, f"<mutant of {exercise_id}>", "exec"), namespace, mutant)
+        assert set(exercise.names) <= set(mutant), f"the mutant must define {exercise.names}"
+        namespace.update(mutant)
+    for test_id, source in exercise.tests:
+        exec(compile(source, f"<{test_id}>", "exec"), namespace)
+
+
+CASES = [(c.slug, exercise, description)
+         for c in chapters(ROOT / "solutions") if (MUTANTS / f"{c.slug}.py").exists()
+         for exercise, mutants in load_mutants(c.slug).items() for description in mutants]
+
+
+@pytest.mark.parametrize("slug", [c.slug for c in chapters(ROOT / "solutions")])
+def test_every_exercise_has_a_mutant(slug):
+    assert (MUTANTS / f"{slug}.py").exists(), f"write tests/mutants/{slug}.py"
+    mutants = load_mutants(slug)
+    chapter = next(c for c in chapters(ROOT / "solutions") if c.slug == slug)
+    missing = [e.grade_id for e in exercises(chapter.read()) if not mutants.get(e.grade_id)]
+    assert missing == [], f"exercises without a mutant in tests/mutants/{slug}.py"
+
+
+@pytest.mark.parametrize("slug,exercise", sorted({(s, e) for s, e, _ in CASES}))
+def test_reference_passes_its_tests(slug, exercise):
+    run_tests(slug, exercise, None)
+
+
+@pytest.mark.parametrize("slug,exercise,description", CASES)
+def test_mutant_is_caught(slug, exercise, description):
+    with pytest.raises(Exception):
+        run_tests(slug, exercise, load_mutants(slug)[exercise][description])
