@@ -31,7 +31,7 @@ def test_reference_package_passes_everything():
 def test_stub_then_implemented_then_passing(student_release, tmp_path):
     release_dir = tmp_path / "student"
     shutil.copytree(student_release, release_dir)
-    out = status(release_dir)
+    out = status(release_dir, "00")
     assert "[stub] pairwise_sq_distances" in out and "0 of 2 exercises" in out
 
     _write(release_dir, "def mse_gradient(x, w, y):\n    return x.T @ (x @ w - y)\n")  # factor 2 missing
@@ -47,7 +47,7 @@ def test_an_infinite_loop_is_reported_within_the_time_limit(student_release, tmp
     release_dir = tmp_path / "student"
     shutil.copytree(student_release, release_dir)
     _write(release_dir, "def pairwise_sq_distances(x, y):\n    while True:\n        pass\n")
-    out = status(release_dir, "--time-limit", "10")
+    out = status(release_dir, "00", "--time-limit", "10")
     assert "ran over 10 s: an infinite loop?" in out
 
 
