@@ -12,9 +12,13 @@ DESCRIPTION = """\
 lmcourse: build a language model, chapter by chapter.
 
 students:     lmcourse status                  where each exercise stands
+              lmcourse train CONFIG            train a model from scratch (configs/default.toml)
+              lmcourse chat                    talk to SmolLM2, running on the course's code
+              lmcourse serve                   OpenAI-compatible API and a web chat page
 instructors:  lmcourse export [--check]        regenerate lmcourse/*.py and exercises/ from solutions/
               lmcourse release DIR             write the student repository (no solution code)
               lmcourse grade SUBMISSIONS_DIR   autograde, write feedback and grades.csv
+              lmcourse grade --mutants         the hidden tests' catch rate, per chapter
 """
 
 
@@ -22,6 +26,48 @@ def cmd_status(args) -> int:
     from lmcourse.status import report
 
     print(report(args.chapters, time_limit=args.time_limit))
+    return 0
+
+
+def cmd_train(args) -> int:
+    import os
+
+    # A small model is thousands of tiny operations per step; OpenMP threads that spin while they
+    # wait for each other make 2 threads 10x slower than 1 as soon as anything else runs. Waiting
+    # passively costs little on an idle machine. Set before torch (and its OpenMP) is loaded.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from lmcourse.checkpoint import CheckpointError
+    from lmcourse.config import ConfigError, load
+    from lmcourse.trainer import train
+
+    try:
+        result = train(load(args.config, args.set), resume=args.resume)
+    except (ConfigError, CheckpointError, NotImplementedError) as error:  # the last: an exercise still a stub
+        print(f"lmcourse train: {error}", file=sys.stderr)
+        return 2
+    return 130 if result.interrupted else 0
+
+
+def cmd_chat(args) -> int:
+    from lmcourse.chat import chat
+    from lmcourse.engine import SamplingParams, load_engine
+
+    params = SamplingParams(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+                            seed=args.seed)
+    chat(load_engine(args.model), params, args.system)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from lmcourse.engine import load_engine
+    from lmcourse.server import create_app
+
+    app = create_app(load_engine(args.model), max_tokens_limit=args.max_tokens_limit)
+    print(f"Serving {args.model}: chat page http://{args.host}:{args.port}/ , API http://{args.host}:{args.port}/v1",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -42,31 +88,59 @@ def cmd_export(args) -> int:
 def cmd_release(args) -> int:
     from lmcourse.release import release
 
-    leaks = release(ROOT, args.dir)
+    leaks = release(ROOT, args.dir, args.reveal_through)
     if leaks:
         print("solution code leaked into the release:\n  " + "\n  ".join(leaks), file=sys.stderr)
         return 1
-    print(f"student release written to {args.dir}; no solution code or hidden tests in it")
+    revealed = f"; reference code of chapters up to {args.reveal_through} included" if args.reveal_through else ""
+    print(f"student release written to {args.dir}; no solution code or hidden tests in it{revealed}")
     return 0
 
 
 def cmd_grade(args) -> int:
+    if args.mutants:
+        return cmd_grade_mutants(args)
     from lmcourse.grading import grade
 
-    if not args.submissions.is_dir():
-        print(f"{args.submissions} is not a folder of submissions (one folder or .zip per student)",
-              file=sys.stderr)
+    if args.submissions is None or not args.submissions.is_dir():
+        print(f"{args.submissions or 'SUBMISSIONS_DIR'} is not a folder of submissions (one folder or .zip per "
+              "student); `lmcourse grade --mutants` grades the mutants instead", file=sys.stderr)
         return 2
-    grades = grade(args.submissions, args.course_dir, ROOT / "solutions", args.db, args.timeout)
-    totals: dict[tuple[str, str], list[float]] = {}
-    for g in grades:
-        total = totals.setdefault((g.student, g.chapter), [0.0, 0.0])
-        total[0] += g.score
-        total[1] += g.max_score
-    for (student, chapter), (score, max_score) in sorted(totals.items()):
-        print(f"{student:<20} {chapter:<16} {score:g} / {max_score:g}")
-    print(f"grades: {args.course_dir / 'grades.csv'}; feedback: {args.course_dir / 'feedback'}/")
-    return 0
+    course = args.course_dir or Path("grading")
+    print(f"autograding {args.submissions} into {course}/ (per-cell time limit {args.timeout} s)")
+    result = grade(args.submissions, course, ROOT / "solutions", args.db, args.timeout, args.chapter,
+                   progress=lambda line: print("  " + line, flush=True))
+    print(f"{len(result.graded)} notebooks autograded in {result.seconds:.0f} s")
+    if result.issues:
+        print(f"needs a look (also in {course / 'issues.csv'}):")
+        for issue in result.issues:
+            print(f"  {issue.student:<24} {issue.chapter or '-':<16} {issue.problem}")
+    print(f"grades: {course / 'grades.csv'} (per test cell), {course / 'totals.csv'} (per chapter); "
+          f"feedback: {course / 'feedback'}/STUDENT/CHAPTER/")
+    return 1 if result.failed else 0
+
+
+def cmd_grade_mutants(args) -> int:
+    """`lmcourse grade --mutants`: the catch rate of the hidden tests, per chapter, through nbgrader."""
+    import tempfile
+    import time
+
+    from lmcourse.mutants import grade_mutants, table
+
+    if args.submissions is not None or args.db:
+        print("--mutants grades the mutants in tests/mutants/, in a gradebook of its own: leave out "
+              "SUBMISSIONS_DIR and --db", file=sys.stderr)
+        return 2
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        course = args.course_dir or Path(tmp)
+        print(f"autograding a submission per mutant in tests/mutants/ (workspace {course}/)")
+        outcomes, unmutated = grade_mutants(ROOT, course, args.chapter, timeout=args.timeout,
+                                            progress=lambda line: print("  " + line, flush=True))
+    seconds = time.monotonic() - began
+    print(f"{len(outcomes)} mutants autograded in {seconds:.0f} s ({seconds / max(len(outcomes), 1):.1f} s each)")
+    print(table(outcomes, unmutated))
+    return 0 if outcomes and all(o.caught for o in outcomes) and not unmutated else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,6 +157,40 @@ def parser() -> argparse.ArgumentParser:
                         help="give up on a chapter whose tests run longer (default 120)")
     status.set_defaults(run=cmd_status)
 
+    train = commands.add_parser("train", help="train a model from scratch with a config file",
+                                description="Train chapter 04's model with chapter 05's code, as CONFIG says "
+                                "(configs/default.toml explains every key): progress, evaluations and samples, "
+                                "checkpoints, a loss curve, and Hugging Face and GGUF exports in output.dir. "
+                                "Ctrl-C saves a checkpoint first. Several processes: torchrun --nproc_per_node N "
+                                "-m lmcourse.cli train CONFIG.")
+    train.add_argument("config", type=Path, metavar="CONFIG", help="a .toml or .yaml training config")
+    train.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                       help="override a key of the config, e.g. --set training.steps=200 (repeatable)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in output.dir from its latest checkpoint, exactly")
+    train.set_defaults(run=cmd_train)
+
+    talk = commands.add_parser("chat", help="talk to a model in the terminal",
+                               description="Chat with a model in the terminal; answers stream as they are "
+                               "generated. /reset forgets the conversation, /quit leaves.")
+    talk.add_argument("--model", default="smollm2-135m-instruct", help="a pretrained model the course knows")
+    talk.add_argument("--system", help="a system prompt (default: the model's own)")
+    talk.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default 0)")
+    talk.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling's p (default 1)")
+    talk.add_argument("--max-tokens", type=int, default=256, help="longest answer (default 256)")
+    talk.add_argument("--seed", type=int, help="seed for sampling")
+    talk.set_defaults(run=cmd_chat)
+
+    serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API",
+                                description="Serve a model: POST /v1/chat/completions and /v1/completions "
+                                "(streaming too), GET /v1/models, GET /health, a chat page at /.")
+    serve.add_argument("--model", default="smollm2-135m-instruct", help="a pretrained model the course knows")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-tokens-limit", type=int, default=4096, metavar="N",
+                       help="refuse requests for more than N new tokens (default 4096)")
+    serve.set_defaults(run=cmd_serve)
+
     export = commands.add_parser("export", help="regenerate lmcourse/*.py and exercises/ from solutions/",
                                  description="Write each chapter's `#| export` cells to its module in "
                                  "lmcourse/, and the student notebooks to exercises/ (nbgrader).")
@@ -94,14 +202,23 @@ def parser() -> argparse.ArgumentParser:
                               description="Write a standalone student repository: exercises, book, "
                               "and the package with every exercise a stub. Fails if solution code leaks.")
     rel.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
+    rel.add_argument("--reveal-through", metavar="NN",
+                     help="ship the reference code of chapters 00 to NN (after their deadline), so that a "
+                     "student who is stuck can go on with the later chapters")
     rel.set_defaults(run=cmd_release)
 
     grade = commands.add_parser("grade", help="autograde submissions; write feedback and grades.csv",
                                 description="Autograde every chapter in SUBMISSIONS_DIR (one folder or "
-                                ".zip per student, named for the student) with nbgrader.")
-    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
-    grade.add_argument("--course-dir", type=Path, default=Path("grading"), metavar="DIR",
-                       help="grading workspace: gradebook, autograded copies, feedback (default ./grading)")
+                                ".zip per student, named for the student) with nbgrader; or, with --mutants, "
+                                "the wrong answers in tests/mutants/, and print the catch rate per chapter.")
+    grade.add_argument("submissions", type=Path, nargs="?", metavar="SUBMISSIONS_DIR")
+    grade.add_argument("--mutants", action="store_true",
+                       help="autograde a submission per mutant in tests/mutants/ and print the catch rate")
+    grade.add_argument("--chapter", action="append", metavar="NN",
+                       help="grade only this chapter, e.g. 03 (repeat for more; default: all)")
+    grade.add_argument("--course-dir", type=Path, metavar="DIR",
+                       help="grading workspace: gradebook, autograded copies, feedback, CSV files (default "
+                       "./grading; with --mutants a temporary folder)")
     grade.add_argument("--db", metavar="URL", help="gradebook as an SQLAlchemy URL (default: SQLite in the "
                        "workspace)")
     grade.add_argument("--timeout", type=int, default=120, metavar="SECONDS",

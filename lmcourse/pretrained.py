@@ -51,12 +51,20 @@ def pretrained_path(name: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=4)
 def open_gguf(path: str | Path) -> gguf.GGUFReader:
-    """A reader of the GGUF file at `path` (memory-mapped; kept open for the next call)."""
-    path = Path(path)
+    """A reader of the GGUF file at `path`, memory-mapped.
+
+    Parsing the metadata of SmolLM2's file takes seconds (its 49,152 tokens and 48,900 merges), so
+    readers are kept for the next call, until the file changes.
+    """
+    path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"no GGUF file at {path}")
+    return _reader(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _reader(path: Path, modified: int) -> gguf.GGUFReader:
     try:
         return gguf.GGUFReader(path)
     except Exception as error:  # the gguf package raises assorted errors on a damaged file
@@ -135,7 +143,7 @@ def render_chat(template: str, messages: list[dict[str, str]], add_generation_pr
     '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n'
     """
     for message in messages:
-        if set(message) != {"role", "content"}:
-            raise ValueError(f"each message is a dict with keys 'role' and 'content', not {sorted(message)}")
+        if not {"role", "content"} <= set(message):
+            raise ValueError(f"each message needs the keys 'role' and 'content'; one has {sorted(message)}")
     environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     return environment.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt)

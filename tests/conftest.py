@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from lmcourse.chapters import ROOT, nbgrader_meta
-from lmcourse.export import strip_solution_markers
+from lmcourse.chapters import ROOT, find_chapter
+from lmcourse.mutants import fill, reference_answers  # noqa: F401 (fill: the tests import it from here)
 from lmcourse.release import release
 
 
@@ -25,21 +25,7 @@ def student_release(tmp_path_factory) -> Path:
 
 def answers(slug: str) -> dict[str, str]:
     """The reference answer of each exercise of a chapter: grade_id -> cell source."""
-    nb = nbformat.read(ROOT / "solutions" / slug / f"{slug}.ipynb", as_version=4)
-    return {nbgrader_meta(c)["grade_id"]: strip_solution_markers(c.source)
-            for c in nb.cells if nbgrader_meta(c).get("solution")}
-
-
-def fill(notebook: Path, replacements: dict[str, str], dest: Path) -> Path:
-    """Copy `notebook` to `dest` with the given answer cells (by grade_id) replaced: a submission."""
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in replacements:
-            cell.source = replacements[grade_id]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest)
-    return dest
+    return reference_answers(find_chapter(ROOT / "solutions", slug))
 
 
 def run_in_release(notebook: Path, release_dir: Path, **env) -> nbformat.NotebookNode:

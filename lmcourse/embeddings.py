@@ -1,0 +1,165 @@
+# Generated from solutions/02-embeddings/02-embeddings.ipynb by `lmcourse export`: edit the notebook, not this file.
+
+"""Token embeddings and positions (chapter 02): lookup tables, sinusoidal positions, rotary embeddings.
+
+Notable choices:
+- an embedding table is a plain (V, d) tensor; looking ids up is indexing its rows;
+- RoPE rotates interleaved pairs (x[2i], x[2i+1]), the layout of GGUF files and llama.cpp; Hugging
+  Face checkpoints pair x[i] with x[i + D/2] instead, and `half_split_to_interleaved` converts
+  their query and key weights;
+- tools to explore a real embedding table: cosine nearest neighbours and a 2-D projection (PCA).
+"""
+from collections.abc import Iterable
+
+import torch
+
+INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
+    """Raise a clear error unless ids is an integer tensor of values in [0, vocab_size)."""
+    if ids.dtype not in INTEGER_DTYPES:
+        raise TypeError(f"token ids must be an integer tensor, not {ids.dtype}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        outside = ids[(ids < 0) | (ids >= vocab_size)].flatten()[0].item()
+        raise IndexError(f"token id {outside} is outside the embedding table (ids 0 to {vocab_size - 1})")
+
+
+def embedding_lookup(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The embedding vector of each token id: row ids[...] of the table.
+
+    ids: (...) integer token ids, weight: (V, d) -> (..., d), where out[..., :] = weight[ids[...], :],
+    the same as one_hot(ids, V) @ weight without the multiplications by zero.
+
+    >>> embedding_lookup(torch.tensor([[2, 0]]), torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]))
+    tensor([[[4., 5.],
+             [0., 1.]]])
+    """
+    check_token_ids(ids, weight.shape[0])
+    return weight[ids]
+
+
+def sinusoidal_positions(num_positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+    """The sinusoidal position table of "Attention Is All You Need".
+
+    -> (num_positions, dim) float32 where, for position t and pair i = 0 .. dim/2 - 1,
+    out[t, 2i] = sin(t * w_i) and out[t, 2i + 1] = cos(t * w_i), with w_i = base ** (-2i / dim).
+
+    >>> sinusoidal_positions(2, 4)
+    tensor([[0.0000, 1.0000, 0.0000, 1.0000],
+            [0.8415, 0.5403, 0.0100, 0.9999]])
+    """
+    if dim % 2:
+        raise ValueError(f"dim must be even: the table is made of (sin, cos) pairs, got dim={dim}")
+    frequencies = base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (dim/2,)
+    angles = torch.arange(num_positions, dtype=torch.float32)[:, None] * frequencies  # (T, dim/2)
+    table = torch.empty(num_positions, dim)
+    table[:, 0::2] = angles.sin()
+    table[:, 1::2] = angles.cos()
+    return table
+
+
+def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> torch.Tensor:
+    """RoPE's rotation angle for every position and every pair of dimensions.
+
+    positions: (T,) integer positions -> (T, head_dim/2) float32 with
+    out[t, i] = positions[t] * theta_i, theta_i = base ** (-2i / head_dim).
+
+    >>> rope_angles(torch.tensor([0, 1, 2]), 4, base=100.0)
+    tensor([[0.0000, 0.0000],
+            [1.0000, 0.1000],
+            [2.0000, 0.2000]])
+    """
+    frequencies = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    return positions.to(torch.float32)[:, None] * frequencies[None, :]
+
+
+def check_rope_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
+    """Raise a clear error unless x is (..., T, D) and cos, sin are (T, D/2)."""
+    if cos.shape != sin.shape or cos.dim() != 2:
+        raise ValueError(f"cos and sin must both be (T, D/2), got {tuple(cos.shape)} and {tuple(sin.shape)}")
+    if x.dim() < 2 or x.shape[-2:] != (cos.shape[0], 2 * cos.shape[1]):
+        raise ValueError(f"x must be (..., T, D) = (..., {cos.shape[0]}, {2 * cos.shape[1]}) to match cos and sin "
+                         f"of shape {tuple(cos.shape)}, got {tuple(x.shape)}")
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate every interleaved pair (x[..., 2i], x[..., 2i+1]) by its angle: RoPE in the GGUF layout.
+
+    x: (..., T, D); cos, sin: (T, D/2), the cosines and sines of rope_angles -> (..., T, D) with
+    out[..., 2i]     = x[..., 2i] * cos - x[..., 2i+1] * sin
+    out[..., 2i + 1] = x[..., 2i] * sin + x[..., 2i+1] * cos
+
+    >>> angle = torch.tensor([[0.5]])  # one position, one pair, half a radian
+    >>> apply_rope(torch.tensor([[1.0, 0.0]]), angle.cos(), angle.sin())
+    tensor([[0.8776, 0.4794]])
+    """
+    check_rope_inputs(x, cos, sin)
+    even, odd = x[..., 0::2], x[..., 1::2]  # (..., T, D/2) each
+    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)  # (..., T, D/2, 2)
+    return rotated.flatten(-2)
+
+
+def apply_rope_half_split(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE in Hugging Face's layout: dimension i is paired with dimension i + D/2 ("rotate_half").
+
+    Same shapes as apply_rope. Use it only with weights in the half-split layout.
+    """
+    check_rope_inputs(x, cos, sin)
+    first, second = x.chunk(2, dim=-1)  # (..., T, D/2) each
+    return torch.cat((first * cos - second * sin, first * sin + second * cos), dim=-1)
+
+
+def check_head_rows(weight: torch.Tensor, n_heads: int) -> None:
+    """Raise a clear error unless weight is (n_heads * D, d_in) with an even head size D."""
+    if weight.dim() != 2:
+        raise ValueError(f"weight must be a 2-D (out_features, in_features) matrix, got shape {tuple(weight.shape)}")
+    if weight.shape[0] % n_heads or (weight.shape[0] // n_heads) % 2:
+        raise ValueError(f"weight has {weight.shape[0]} rows: that is not n_heads={n_heads} heads of an even size")
+
+
+def half_split_to_interleaved(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Reorder the rows of a query or key weight from the half-split RoPE layout to the interleaved one.
+
+    weight: (n_heads * D, d_in) -> the same shape where, inside each head, out row 2i is in row i
+    and out row 2i + 1 is in row i + D/2 (what llama.cpp does when it writes a GGUF file).
+
+    >>> half_split_to_interleaved(torch.arange(8.0)[:, None], n_heads=2).flatten()
+    tensor([0., 2., 1., 3., 4., 6., 5., 7.])
+    """
+    check_head_rows(weight, n_heads)
+    rows, columns = weight.shape
+    halves = weight.reshape(n_heads, 2, rows // n_heads // 2, columns)  # (head, half, i, d_in)
+    return halves.transpose(1, 2).reshape(rows, columns)
+
+
+def nearest_neighbours(table: torch.Tensor, query: torch.Tensor, k: int,
+                       exclude: Iterable[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k rows of table most similar to query by cosine similarity, most similar first.
+
+    table: (V, d), query: (d,) -> (ids: (k,) int64, similarities: (k,)), where the similarity of
+    row t is (t . query) / (|t| |query|). Rows whose ids are in exclude are never returned.
+
+    >>> nearest_neighbours(torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]]), torch.tensor([0.0, 1.0]), 2)
+    (tensor([1, 2]), tensor([1.0000, 0.7071]))
+    """
+    similarities = (table @ query) / (table.norm(dim=1) * query.norm())  # (V,)
+    similarities[list(exclude)] = float("-inf")
+    best = similarities.topk(k)
+    return best.indices, best.values
+
+
+def pca_2d(x: torch.Tensor) -> torch.Tensor:
+    """Coordinates of the rows of x along their first two principal components.
+
+    x: (N, d) -> (N, 2): subtract the mean row, then project onto the two right singular vectors of
+    the centred matrix with the largest singular values. The sign of each axis is arbitrary.
+
+    >>> pca_2d(torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])).abs().round(decimals=4)
+    tensor([[1.4142, 0.0000],
+            [0.0000, 0.0000],
+            [1.4142, 0.0000]])
+    """
+    centred = x - x.mean(dim=0, keepdim=True)
+    _, _, v_transposed = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ v_transposed[:2].T
