@@ -200,6 +200,11 @@ def collect(submissions: Path, course: Path, slugs: list[str]) -> tuple[list[tup
     return found, issues
 
 
+def graded_part(cells: list) -> list:
+    """A notebook's cells up to its last test cell: the later ones cannot change a score."""
+    return cells[:max(i for i, c in enumerate(cells) if nbgrader_meta(c).get("grade")) + 1]
+
+
 def cell_changes(submitted: Path, released: Path) -> tuple[list[str], str | None]:
     """How a submission's nbgrader cells differ from the released notebook.
 
@@ -220,10 +225,8 @@ def cell_changes(submitted: Path, released: Path) -> tuple[list[str], str | None
         return [], (f"cell {', '.join(copied)} appears more than once (a copied cell): nbgrader cannot grade "
                     "the notebook; delete the copies in the student's notebook and grade again")
     cells = {nbgrader_meta(c)["grade_id"]: c for c in mine.cells if nbgrader_meta(c).get("grade_id")}
-    original = nbformat.read(released, as_version=4).cells
-    last_test = max(i for i, c in enumerate(original) if nbgrader_meta(c).get("grade"))
     changes = []
-    for cell in original[:last_test + 1]:  # later cells cannot change a score
+    for cell in graded_part(nbformat.read(released, as_version=4).cells):
         meta = nbgrader_meta(cell)
         if not meta.get("locked"):
             continue

@@ -8,8 +8,8 @@ mutated one, up to its last test cell. nbgrader autogrades them all in one run (
 
 The run checks itself: the test cells before the mutated exercise cannot see the mutant, so
 they must score full marks. Points lost there mean that grading broke (a missing package, a
-notebook that does not run under nbgrader), not that the tests are strong, and such a mutant
-is reported as broken rather than caught.
+notebook that does not run under nbgrader), not that the tests are strong: such a mutant is
+reported as not judged rather than caught.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import nbformat
 
 from lmcourse.chapters import Chapter, chapters, exercises, find_chapter, nbgrader_meta
 from lmcourse.export import strip_solution_markers
-from lmcourse.grading import CELL_TIMEOUT, grade
+from lmcourse.grading import CELL_TIMEOUT, grade, graded_part
 
 
 def load_mutants(path: Path) -> dict[str, dict[str, str]]:
@@ -40,10 +40,10 @@ def reference_answers(chapter: Chapter) -> dict[str, str]:
             for c in chapter.read().cells if nbgrader_meta(c).get("solution")}
 
 
-def fill(notebook: Path, replacements: dict[str, str], dest: Path, graded_part: bool = False) -> Path:
+def fill(notebook: Path, replacements: dict[str, str], dest: Path, graded_only: bool = False) -> Path:
     """Copy `notebook` to `dest` with the given answer cells (by grade_id) replaced: a submission.
 
-    `graded_part` leaves out the cells after the last test cell: they cannot change a score,
+    `graded_only` leaves out the cells after the last test cell: they cannot change a score,
     and the "what you built" cells there are often the slowest of the chapter.
     """
     nb = nbformat.read(notebook, as_version=4)
@@ -51,8 +51,8 @@ def fill(notebook: Path, replacements: dict[str, str], dest: Path, graded_part: 
         grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id in replacements:
             cell.source = replacements[grade_id]
-    if graded_part:
-        nb.cells = nb.cells[:max(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade")) + 1]
+    if graded_only:
+        nb.cells = graded_part(nb.cells)
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)
     return dest
@@ -125,7 +125,7 @@ def grade_mutants(root: Path, course: Path, only: list[str] | None = None, repre
         for mutant in found:
             code = "#| export\n" + mutant.code.lstrip("\n")
             fill(root / "exercises" / chapter.slug / chapter.notebook.name, {**answers, mutant.exercise: code},
-                 course / "submissions" / mutant.student / chapter.notebook.name, graded_part=True)
+                 course / "submissions" / mutant.student / chapter.notebook.name, graded_only=True)
         everything += found
     if not everything:
         return [], unmutated
