@@ -53,7 +53,7 @@ NOT_SUBMITTED = {".ipynb_checkpoints", "_build"}
 # Why nbgrader could not grade a notebook, for the exceptions a student's notebook can cause.
 FAILURES = {
     "DeadKernelError": "the kernel died: the notebook crashed Python or ran out of memory",
-    "CellTimeoutError": "a cell went on running after the time limit interrupted it",
+    "CellTimeoutError": f"a cell went on running {INTERRUPT_GRACE} s after the time limit interrupted it",
     "NotJSONError": "the file is not a notebook (not JSON)",
 }
 
@@ -82,8 +82,8 @@ def configure(c: Config, root: Path, db_url: str | None = None, timeout: int = C
 @contextlib.contextmanager
 def nbgrader_api(root: Path, db_url: str | None = None, timeout: int = CELL_TIMEOUT):
     """An in-process `NbGraderAPI` for the course directory `root`."""
-    from nbgrader.apps import NbGraderAPI
     from nbformat.warnings import MissingIDFieldWarning
+    from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from sqlalchemy.exc import SAWarning
 
