@@ -6,3 +6,12 @@ Chapter modules (`warmup`, `tokenizer`, ...) are generated from the chapter note
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`lmcourse.load_pretrained(...)`, imported on first use so that `import lmcourse` stays light."""
+    if name == "load_pretrained":
+        from lmcourse.model import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'lmcourse' has no attribute {name!r}")
