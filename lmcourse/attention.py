@@ -145,17 +145,19 @@ QUERY_BLOCK = 64  # queries per block of causal attention (64 was the fastest on
 
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Causal attention, query i seeing keys 0..i, computed block by block of queries.
+    """Causal attention, computed block by block of queries.
 
-    q, k, v: (..., T, D) -> (..., T, D), the same as scaled_dot_product_attention(q, k, v, causal_mask(T)).
-    A block of queries that ends at position `end` sees keys 0..end-1 only, so the later keys are left
-    out of its product: about half the work of the full (T, T) scores, in pieces that stay in cache.
+    q: (..., Tq, D), k, v: (..., Tk, D) with Tk >= Tq -> (..., Tq, D), the same as
+    scaled_dot_product_attention(q, k, v, causal_mask(Tq, Tk)): the queries are the last Tq positions
+    (Tk > Tq when earlier tokens' keys come from a KV cache, chapter 09). A block of queries that ends
+    at key position `end` sees keys 0..end-1 only, so the later keys are left out of its product:
+    about half the work of the full scores, in pieces that stay in cache.
     """
-    length, blocks = q.shape[-2], []
+    length, earlier, blocks = q.shape[-2], k.shape[-2] - q.shape[-2], []
     for start in range(0, length, QUERY_BLOCK):
-        end = min(start + QUERY_BLOCK, length)
-        blocks.append(scaled_dot_product_attention(q[..., start:end, :], k[..., :end, :], v[..., :end, :],
-                                                   causal_mask(end - start, end)))
+        end = min(start + QUERY_BLOCK, length) + earlier
+        blocks.append(scaled_dot_product_attention(q[..., start:end - earlier, :], k[..., :end, :], v[..., :end, :],
+                                                   causal_mask(end - earlier - start, end)))
     return torch.cat(blocks, dim=-2)
 
 
@@ -180,10 +182,15 @@ class MultiHeadAttention(nn.Module):
         self.o_proj = nn.Linear(n_heads * self.head_dim, d_model, bias=False)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, T, d_model); rope: (cos, sin), each (T, D/2), or None for no rotation; mask: None for causal
+                mask: torch.Tensor | None = None, cache=None) -> torch.Tensor:
+        """x: (B, T, d_model) -> (B, T, d_model).
+
+        rope: (cos, sin), each (T, D/2) or (B, 1, T, D/2), or None for no rotation. mask: None for causal
         attention (each token sees itself and the tokens before it), or a bool mask broadcastable to
-        (B, n_heads, T, T), True = may attend -> (B, T, d_model)."""
+        (B, n_heads, T, S), True = may attend. cache (chapter 09): None, or this layer's KV cache, whose
+        update(keys, values) stores the new tokens' keys and values after the earlier ones and returns
+        all S of them; S = T without a cache.
+        """
         if x.dim() != 3 or x.shape[-1] != self.q_proj.in_features:
             raise ValueError(f"x must be (batch, time, d_model={self.q_proj.in_features}), got shape {tuple(x.shape)}")
         queries = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, D)
@@ -191,7 +198,8 @@ class MultiHeadAttention(nn.Module):
         values = split_heads(self.v_proj(x), self.n_kv_heads)
         if rope is not None:
             queries, keys = apply_rope(queries, *rope), apply_rope(keys, *rope)
-        # chapter 09: a KV cache appends these keys and values to those of earlier tokens here
+        if cache is not None:
+            keys, values = cache.update(keys, values)  # (B, H_kv, S, D): the earlier tokens' and these
         group = self.n_heads // self.n_kv_heads
         keys, values = repeat_kv(keys, group), repeat_kv(values, group)  # (B, H, T, D)
         if mask is None:

@@ -75,12 +75,18 @@ def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -
 
 
 def check_rope_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
-    """Raise a clear error unless x is (..., T, D) and cos, sin are (T, D/2)."""
-    if cos.shape != sin.shape or cos.dim() != 2:
+    """Raise a clear error unless x is (..., T, D) and cos, sin are (T, D/2), or (..., T, D/2) when each
+    sequence has positions of its own (chapter 09 uses (B, 1, T, D/2)) and the leading dimensions broadcast."""
+    if cos.shape != sin.shape or cos.dim() < 2:
         raise ValueError(f"cos and sin must both be (T, D/2), got {tuple(cos.shape)} and {tuple(sin.shape)}")
-    if x.dim() < 2 or x.shape[-2:] != (cos.shape[0], 2 * cos.shape[1]):
-        raise ValueError(f"x must be (..., T, D) = (..., {cos.shape[0]}, {2 * cos.shape[1]}) to match cos and sin "
+    time, pairs = cos.shape[-2:]
+    if x.dim() < 2 or x.shape[-2:] != (time, 2 * pairs):
+        raise ValueError(f"x must be (..., T, D) = (..., {time}, {2 * pairs}) to match cos and sin "
                          f"of shape {tuple(cos.shape)}, got {tuple(x.shape)}")
+    try:
+        torch.broadcast_shapes(x.shape[:-1], cos.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"cos and sin of shape {tuple(cos.shape)} do not broadcast against x {tuple(x.shape)}") from None
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

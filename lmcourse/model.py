@@ -136,11 +136,11 @@ class TransformerBlock(nn.Module):
         self.feed_forward = FeedForward(config.d_model, config.d_ff)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, T, d_model) -> (B, T, d_model), rope and mask as for the attention (mask None: causal):
-        h = x + attention(attention_norm(x), rope, mask), out = h + feed_forward(feed_forward_norm(h)).
+                mask: torch.Tensor | None = None, cache=None) -> torch.Tensor:
+        """x: (B, T, d_model) -> (B, T, d_model), rope, mask and cache as for the attention (mask None: causal):
+        h = x + attention(attention_norm(x), rope, mask, cache), out = h + feed_forward(feed_forward_norm(h)).
         """
-        h = x + self.attention(self.attention_norm(x), rope, mask)
+        h = x + self.attention(self.attention_norm(x), rope, mask, cache)
         return h + self.feed_forward(self.feed_forward_norm(h))
 
 
@@ -176,17 +176,36 @@ class LanguageModel(nn.Module):
         self.output = None if config.tie_embeddings else nn.Parameter(torch.empty(config.vocab_size, config.d_model))
         init_weights(self, config.n_layers)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+        """ids: (B, T) -> logits (B, T, vocab_size).
+
+        cache (chapter 09): None, or one KV cache per layer, holding cache[0].lengths (B,) earlier tokens
+        of each sequence; the new tokens are at the positions after those, and are added to the cache.
+        """
         if ids.dim() != 2:
             raise ValueError(f"ids must be a (batch, time) tensor of token ids, got shape {tuple(ids.shape)}")
-        length = ids.shape[1]
-        if length > self.config.max_seq_len:
-            raise ValueError(f"{length} tokens are more than the model's context of max_seq_len = {self.config.max_seq_len}")
-        angles = rope_angles(torch.arange(length, device=ids.device), self.config.head_dim, self.config.rope_base)
-        rope = (angles.cos(), angles.sin())  # (T, head_dim / 2) each, shared by every layer
+        time = ids.shape[1]
+        mask = None  # causal
+        if cache is None:
+            positions = torch.arange(time, device=ids.device)  # (T,)
+        else:
+            if len(cache) != len(self.layers):
+                raise ValueError(f"the cache has {len(cache)} layers, the model {len(self.layers)}")
+            lengths = cache[0].lengths.to(ids.device)  # (B,)
+            positions = lengths[:, None] + torch.arange(time, device=ids.device)  # (B, T)
+            if (lengths != lengths[0]).any():  # rows of different lengths: key j is visible up to position j
+                mask = torch.arange(int(positions.max()) + 1, device=ids.device) <= positions[:, None, :, None]
+        if int(positions.max()) >= self.config.max_seq_len:
+            raise ValueError(f"{int(positions.max()) + 1} tokens are more than the model's context of "
+                             f"max_seq_len = {self.config.max_seq_len}")
+        angles = rope_angles(positions.flatten(), self.config.head_dim, self.config.rope_base)
+        angles = angles.reshape(*positions.shape, -1)  # (T, head_dim / 2), or (B, T, head_dim / 2)
+        if cache is not None:
+            angles = angles[:, None]  # (B, 1, T, head_dim / 2): each sequence's positions, for every head
+        rope = (angles.cos(), angles.sin())  # shared by every layer
         x = embedding_lookup(ids, self.embedding)  # (B, T, d_model)
-        for layer in self.layers:
-            x = layer(x, rope)
+        for index, layer in enumerate(self.layers):
+            x = layer(x, rope, mask, None if cache is None else cache[index])
         x = self.norm(x)
         return F.linear(x, self.embedding if self.output is None else self.output)  # (B, T, vocab_size)
 

@@ -68,33 +68,38 @@ def swiglu(x, w_gate, w_up, w_down):
     },
     "TransformerBlock": {
         "residual missing around the attention": BLOCK + '''
-    def forward(self, x, rope=None, mask=None):
-        h = self.attention(self.attention_norm(x), rope, mask)
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = self.attention(self.attention_norm(x), rope, mask, cache)
         return h + self.feed_forward(self.feed_forward_norm(h))
 ''',
         "residual missing around the feed-forward network": BLOCK + '''
-    def forward(self, x, rope=None, mask=None):
-        h = x + self.attention(self.attention_norm(x), rope, mask)
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = x + self.attention(self.attention_norm(x), rope, mask, cache)
         return self.feed_forward(self.feed_forward_norm(h))
 ''',
         "post-norm (normalises after adding)": BLOCK + '''
-    def forward(self, x, rope=None, mask=None):
-        h = self.attention_norm(x + self.attention(x, rope, mask))
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = self.attention_norm(x + self.attention(x, rope, mask, cache))
         return self.feed_forward_norm(h + self.feed_forward(h))
 ''',
         "feed-forward reads x instead of h": BLOCK + '''
-    def forward(self, x, rope=None, mask=None):
-        h = x + self.attention(self.attention_norm(x), rope, mask)
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = x + self.attention(self.attention_norm(x), rope, mask, cache)
         return h + self.feed_forward(self.feed_forward_norm(x))
 ''',
         "rope not passed on": BLOCK + '''
-    def forward(self, x, rope=None, mask=None):
-        h = x + self.attention(self.attention_norm(x), None, mask)
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = x + self.attention(self.attention_norm(x), None, mask, cache)
         return h + self.feed_forward(self.feed_forward_norm(h))
 ''',
         "mask not passed on": BLOCK + '''
-    def forward(self, x, rope=None, mask=None):
-        h = x + self.attention(self.attention_norm(x), rope)
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = x + self.attention(self.attention_norm(x), rope, None, cache)
+        return h + self.feed_forward(self.feed_forward_norm(h))
+''',
+        "cache not passed on": BLOCK + '''
+    def forward(self, x, rope=None, mask=None, cache=None):
+        h = x + self.attention(self.attention_norm(x), rope, mask)
         return h + self.feed_forward(self.feed_forward_norm(h))
 ''',
     },
