@@ -19,9 +19,10 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-demo: book
-	@echo "Serving the book at http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
-	python -m http.server $(PORT) --bind 127.0.0.1 -d _build/html
+demo: setup
+	rm -rf runs/demo
+	lmcourse train configs/demo.toml
+	lmcourse serve --port $(PORT)
 
 test: setup
 	$(STAGE) "generated files match solutions/" lmcourse export --check
@@ -36,9 +37,10 @@ book: setup
 	jupyter-book build . --all -W -n --keep-going
 	python scripts/execution_times.py
 
+# make release REVEAL=03 also ships the reference code of chapters 00 to 03 (after their deadline).
 release: setup
 	rm -rf $(RELEASE_DIR)
-	lmcourse release $(RELEASE_DIR)
+	lmcourse release $(RELEASE_DIR)$(if $(REVEAL), --reveal-through $(REVEAL))
 
 grade: setup
 	lmcourse grade $(SUBMISSIONS)

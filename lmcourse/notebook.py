@@ -17,7 +17,6 @@ import ast
 import importlib
 import os
 import sys
-from pathlib import Path
 
 from lmcourse.chapters import DEFAULT_EXP, ROOT, Chapter, defined_names, export_target, statement_names
 from lmcourse.export import STUB_HINT, cell_code, generated_by

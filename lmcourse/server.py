@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from lmcourse.engine import Engine, Event, SamplingParams
 
 MAX_STOP_SEQUENCES = 4
+GREEDY_BELOW = 1e-5  # temperatures under this are greedy, as in vLLM: logits / 1e-38 overflows float32
 
 
 class Message(BaseModel):
@@ -46,7 +47,8 @@ class _Sampling(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0)
+    top_k: int = Field(0, ge=0, description="keep only the k most probable tokens; 0: no limit (as vLLM)")
+    repetition_penalty: float = Field(1.0, gt=0.0, le=10.0, description="CTRL's penalty; 1: none (as vLLM)")
     n: int = Field(1, ge=1, le=1, description="only one choice per request is supported")
     stop: str | list[str] | None = None
     seed: int | None = None
@@ -57,8 +59,10 @@ class _Sampling(BaseModel):
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         if len(stops) > MAX_STOP_SEQUENCES or any(not s for s in stops):
             raise ApiError(400, f"stop: up to {MAX_STOP_SEQUENCES} non-empty strings", "stop")
-        return SamplingParams(max_tokens=self.max_tokens or default_max_tokens, temperature=self.temperature,
-                              top_p=self.top_p, top_k=self.top_k, stop=tuple(stops), seed=self.seed)
+        temperature = 0.0 if self.temperature < GREEDY_BELOW else self.temperature
+        return SamplingParams(max_tokens=self.max_tokens or default_max_tokens, temperature=temperature,
+                              top_p=self.top_p, top_k=self.top_k, repetition_penalty=self.repetition_penalty,
+                              stop=tuple(stops), seed=self.seed)
 
 
 class ChatRequest(_Sampling):
@@ -145,7 +149,10 @@ def create_app(engine: Engine, default_max_tokens: int = 256, max_tokens_limit: 
     async def respond(request: Request, body: _Sampling, prompt: list[int], params: SamplingParams, chat: bool):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
-        handle = engine.submit(prompt, params, lambda e: loop.call_soon_threadsafe(events.put_nowait, e))
+        try:
+            handle = engine.submit(prompt, params, lambda e: loop.call_soon_threadsafe(events.put_nowait, e))
+        except ValueError as error:  # what the engine refuses: the request's fault
+            raise ApiError(400, str(error)) from None
         ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         created = int(time.time())
         kind = "chat.completion" if chat else "text_completion"

@@ -113,6 +113,34 @@ def checkpoints_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX))
 
 
+def load_trained(path: str | Path):
+    """(model, tokenizer) of a training run, for inference (`lmcourse serve --model PATH`).
+
+    path: the run's folder (output.dir: its latest checkpoint) or one of its checkpoint folders. The
+    checkpoint is verified first: a corrupt or truncated one raises CheckpointError, never loads.
+    """
+    from lmcourse import checkpoint
+    from lmcourse.model import LanguageModel, ModelConfig
+    from lmcourse.tokenizer import BPETokenizer
+
+    path = Path(path)
+    if (path / "checkpoints").is_dir():
+        found = checkpoints_in(path / "checkpoints")
+        if not found:
+            raise CheckpointError(f"{path / 'checkpoints'} holds no complete checkpoint")
+        path = found[-1]
+    state = checkpoint.load(path)
+    try:
+        model = LanguageModel(ModelConfig(**state["extra"]["config"]["model"]))
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path} was not written by `lmcourse train`: it names no model config") from None
+    model.load_state_dict(state["model"])
+    tokenizer_file = path.parent.parent / "tokenizer.json"  # RUN/checkpoints/step-N -> RUN/tokenizer.json
+    if not tokenizer_file.is_file():
+        raise CheckpointError(f"{tokenizer_file} is missing: the run's tokenizer is needed to read and write text")
+    return model.eval(), BPETokenizer.load(tokenizer_file)
+
+
 def _differences(old: dict, new: dict) -> list[str]:
     keys = []
     for section in old.keys() | new.keys():

@@ -14,7 +14,7 @@ def lmcourse(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_help_lists_every_command():
     run = lmcourse("--help")
     assert run.returncode == 0
-    for command in ("status", "export", "release", "grade"):
+    for command in ("status", "train", "chat", "serve", "export", "release", "grade"):
         assert f"lmcourse {command}" in run.stdout
 
 
@@ -32,3 +32,10 @@ def test_grade_without_submissions_says_what_is_wrong(tmp_path):
 def test_no_command_prints_usage():
     run = lmcourse()
     assert run.returncode == 2 and "usage: lmcourse" in run.stderr
+
+
+def test_serve_and_chat_refuse_what_they_cannot_run(tmp_path):
+    run = lmcourse("serve", "--model", str(tmp_path / "nowhere"))
+    assert run.returncode == 2 and "is neither a pretrained model" in run.stderr
+    run = lmcourse("chat", "--temperature", "-1")
+    assert run.returncode == 2 and "temperature must be a number >= 0" in run.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import socket
 import subprocess
@@ -118,6 +117,13 @@ def test_malformed_requests_are_400s_in_openai_shape(server, body):
     response = httpx.post(server + "/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_tiny_temperature_is_greedy(client):
+    """logits / 1e-300 overflow float32 and once killed the engine; below 1e-5 is greedy, as in vLLM."""
+    answers = [client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=t, max_tokens=12)
+               .choices[0].message.content for t in (0.0, 1e-300)]
+    assert answers[0] == answers[1] and "Paris" in answers[0]
 
 
 def test_eight_concurrent_streams_get_their_own_answers(client):
