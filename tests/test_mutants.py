@@ -7,11 +7,11 @@ pass them. `test_grading.py` shows the same through nbgrader's autograder.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from lmcourse.mutants import load_mutants as load_table
 from lmcourse.chapters import ROOT, chapters, exercises
 from lmcourse.export import render_modules
 
@@ -19,10 +19,7 @@ MUTANTS = Path(__file__).parent / "mutants"
 
 
 def load_mutants(slug: str) -> dict[str, dict[str, str]]:
-    spec = importlib.util.spec_from_file_location(f"mutants_{slug}", MUTANTS / f"{slug}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MUTANTS
+    return load_table(MUTANTS / f"{slug}.py")
 
 
 def chapter_code(slug: str) -> str:
@@ -31,8 +28,11 @@ def chapter_code(slug: str) -> str:
     return "\n\n".join(render_modules([chapter], ROOT).values())
 
 
-def run_tests(slug: str, exercise_id: str, replacement: str | None) -> None:
-    """Run an exercise's test cells, hidden part included, with the answer optionally replaced."""
+def prepare(slug: str, exercise_id: str, replacement: str | None):
+    """(the reference chapter's namespace with the answer optionally replaced, the exercise).
+
+    A mutant that does not compile or lacks one of the exercise's names fails here, not as "caught".
+    """
     chapter = next(c for c in chapters(ROOT / "solutions") if c.slug == slug)
     exercise = next(e for e in exercises(chapter.read()) if e.grade_id == exercise_id)
     assert exercise.tests, f"{slug}: exercise {exercise_id} has no test cell"
@@ -43,6 +43,11 @@ def run_tests(slug: str, exercise_id: str, replacement: str | None) -> None:
         exec(compile(replacement, f"<mutant of {exercise_id}>", "exec"), namespace, mutant)
         assert set(exercise.names) <= set(mutant), f"the mutant must define {exercise.names}"
         namespace.update(mutant)
+    return namespace, exercise
+
+
+def run_tests(namespace: dict, exercise) -> None:
+    """Run an exercise's test cells, hidden part included, in the namespace."""
     for test_id, source in exercise.tests:
         exec(compile(source, f"<{test_id}>", "exec"), namespace)
 
@@ -63,10 +68,11 @@ def test_every_exercise_has_a_mutant(slug):
 
 @pytest.mark.parametrize("slug,exercise", sorted({(s, e) for s, e, _ in CASES}))
 def test_reference_passes_its_tests(slug, exercise):
-    run_tests(slug, exercise, None)
+    run_tests(*prepare(slug, exercise, None))
 
 
 @pytest.mark.parametrize("slug,exercise,description", CASES)
 def test_mutant_is_caught(slug, exercise, description):
+    namespace, tested = prepare(slug, exercise, load_mutants(slug)[exercise][description])
     with pytest.raises(Exception):
-        run_tests(slug, exercise, load_mutants(slug)[exercise][description])
+        run_tests(namespace, tested)
