@@ -18,6 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -261,18 +262,19 @@ def open_model(spec: str) -> tuple[nn.Module, object, tuple[int, ...], Callable[
         model, tokenizer = model_from_gguf(path), BPETokenizer.from_gguf(path)
         eos = read_metadata(path, ("tokenizer.ggml.eos_token_id",)).get("tokenizer.ggml.eos_token_id")
         try:
-            template = chat_template(path)
-            return model, tokenizer, (eos,) if eos is not None else (), lambda messages: render_chat(template, messages)
+            render = partial(render_chat, chat_template(path))
         except ValueError:  # a base model: no chat template
-            return model, tokenizer, (eos,) if eos is not None else (), plain_chat
-    if path.is_dir():
+            render = plain_chat
+    elif path.is_dir():
+        from lmcourse.token_cache import ENDOFTEXT
         from lmcourse.trainer import load_trained
 
         model, tokenizer = load_trained(path)
-        eos = tokenizer.special_tokens.get("<|endoftext|>")
-        return model, tokenizer, (eos,) if eos is not None else (), plain_chat
-    raise ValueError(f"--model {spec!r} is neither a pretrained model the course knows ({', '.join(sorted(PRETRAINED))}), "
-                     "nor a GGUF file, nor a training run's folder or checkpoint")
+        eos, render = tokenizer.special_tokens.get(ENDOFTEXT), plain_chat
+    else:
+        raise ValueError(f"--model {spec!r} is neither a pretrained model the course knows "
+                         f"({', '.join(sorted(PRETRAINED))}), nor a GGUF file, nor a training run's folder or checkpoint")
+    return model, tokenizer, () if eos is None else (eos,), render
 
 
 def load_engine(spec: str = "smollm2-135m-instruct", int8: bool = False, cache_tokens: int | None = None) -> Engine:
