@@ -48,23 +48,41 @@ def cmd_train(args) -> int:
     return 130 if result.interrupted else 0
 
 
-MODEL_HELP = ("a pretrained model the course knows (default: %(default)s), a GGUF file, or a run of "
-              "`lmcourse train` (its folder or one of its checkpoints)")
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model and --int8, shared by `lmcourse chat` and `lmcourse serve`."""
+    parser.add_argument("--model", default="smollm2-135m-instruct",
+                        help="a pretrained model the course knows (default: %(default)s), a GGUF file, or a run "
+                        "of `lmcourse train` (its folder or one of its checkpoints)")
+    parser.add_argument("--int8", action="store_true",
+                        help="int8 weights (chapter 09): faster, slightly different answers")
+
+
+def load_engine_or_none(args, command: str):
+    """The engine for --model and --int8, or None after saying on stderr why it cannot be loaded."""
+    from lmcourse.checkpoint import CheckpointError
+    from lmcourse.engine import load_engine
+
+    try:
+        return load_engine(args.model, args.int8)
+    except (ValueError, FileNotFoundError, CheckpointError) as error:
+        print(f"lmcourse {command}: {error}", file=sys.stderr)
+        return None
 
 
 def cmd_chat(args) -> int:
     from lmcourse.chat import chat
-    from lmcourse.checkpoint import CheckpointError
-    from lmcourse.engine import SamplingParams, load_engine
+    from lmcourse.engine import SamplingParams
     from lmcourse.generate import check_sampling
 
     try:
         check_sampling(args.temperature, 0, args.top_p)
         if args.max_tokens < 1:
             raise ValueError(f"--max-tokens must be at least 1, got {args.max_tokens}")
-        engine = load_engine(args.model, args.int8)
-    except (ValueError, FileNotFoundError, CheckpointError) as error:
+    except ValueError as error:
         print(f"lmcourse chat: {error}", file=sys.stderr)
+        return 2
+    engine = load_engine_or_none(args, "chat")
+    if engine is None:
         return 2
     chat(engine, SamplingParams(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
                                 seed=args.seed), args.system)
@@ -74,14 +92,10 @@ def cmd_chat(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from lmcourse.checkpoint import CheckpointError
-    from lmcourse.engine import load_engine
     from lmcourse.server import create_app
 
-    try:
-        engine = load_engine(args.model, args.int8)
-    except (ValueError, FileNotFoundError, CheckpointError) as error:
-        print(f"lmcourse serve: {error}", file=sys.stderr)
+    engine = load_engine_or_none(args, "serve")
+    if engine is None:
         return 2
     app = create_app(engine, max_tokens_limit=args.max_tokens_limit)
     print(f"Serving {args.model}: chat page http://{args.host}:{args.port}/ , API http://{args.host}:{args.port}/v1",
@@ -192,8 +206,7 @@ def parser() -> argparse.ArgumentParser:
     talk = commands.add_parser("chat", help="talk to a model in the terminal",
                                description="Chat with a model in the terminal; answers stream as they are "
                                "generated. /reset forgets the conversation, /quit leaves.")
-    talk.add_argument("--model", default="smollm2-135m-instruct", help=MODEL_HELP)
-    talk.add_argument("--int8", action="store_true", help="int8 weights (chapter 09): faster, slightly different answers")
+    add_model_arguments(talk)
     talk.add_argument("--system", help="a system prompt (default: the model's own)")
     talk.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default 0)")
     talk.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling's p (default 1)")
@@ -204,8 +217,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API",
                                 description="Serve a model: POST /v1/chat/completions and /v1/completions "
                                 "(streaming too), GET /v1/models, GET /health, a chat page at /.")
-    serve.add_argument("--model", default="smollm2-135m-instruct", help=MODEL_HELP)
-    serve.add_argument("--int8", action="store_true", help="int8 weights (chapter 09): faster, slightly different answers")
+    add_model_arguments(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-tokens-limit", type=int, default=4096, metavar="N",
