@@ -6,9 +6,9 @@ the same prompt, 128 greedy tokens, and the same number of threads (default 2):
 - lmcourse, float32: `lmcourse.generate.stream_tokens` on chapter 04's `LanguageModel`;
 - lmcourse, int8: the same after `quantize_int8` (weight-only int8, bfloat16 activations);
 - transformers, float32: `LlamaForCausalLM.generate` on the same weights, exported with
-  `lmcourse.model_export.to_hugging_face` (its own KV cache, greedy);
+  `lmcourse.runs.model_export.to_hugging_face` (its own KV cache, greedy);
 - llama.cpp, Q4_1: `llama-cpp-python` on the GGUF file itself, when that package is installed;
-- the serving engine (`lmcourse.engine`, what `lmcourse serve` runs): `--batch` requests at once,
+- the serving engine (`lmcourse.serving.engine`, what `lmcourse serve` runs): `--batch` requests at once,
   decoded together over the paged KV cache, in tokens/s summed over the requests (prefill included).
 
 Decode speed is measured without the prompt: the time of a 1-token run (prefill and first token) is
@@ -37,10 +37,10 @@ import time
 
 import torch
 
-from lmcourse.engine import Engine, SamplingParams
 from lmcourse.generate import Int8Weight, quantize_int8, stream_tokens
 from lmcourse.model import load_pretrained
-from lmcourse.pretrained import chat_template, open_gguf, pretrained_path, render_chat
+from lmcourse.serving.engine import Engine, SamplingParams
+from lmcourse.storage.pretrained import chat_template, open_gguf, pretrained_path, render_chat
 
 QUESTION = "Explain in a few paragraphs how a bicycle works."
 
@@ -84,7 +84,7 @@ def read_bandwidth() -> float:
 def transformers_generate(model, tokenizer, prompt: list[int]):
     from transformers import AutoModelForCausalLM
 
-    from lmcourse.model_export import to_hugging_face
+    from lmcourse.runs.model_export import to_hugging_face
 
     with tempfile.TemporaryDirectory() as folder:
         to_hugging_face(model, tokenizer, folder)

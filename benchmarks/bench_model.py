@@ -18,7 +18,7 @@ import time
 import torch
 
 from lmcourse.model import load_pretrained
-from lmcourse.pretrained import pretrained_path, transformers_reference
+from lmcourse.storage.pretrained import pretrained_path, transformers_reference
 
 
 def main() -> None:

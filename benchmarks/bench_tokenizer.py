@@ -4,7 +4,7 @@ Everything is measured in one run on the same text, so the ratios hold even wher
 speed varies:
 
 - training: an 8,192-token vocabulary on the first 10 MiB of the default corpus
-  (`lmcourse.corpus`: Python's docs and standard library), with SmolLM2's pre-tokenizer (digits
+  (`lmcourse.storage.corpus`: Python's docs and standard library), with SmolLM2's pre-tokenizer (digits
   apart, then GPT-2's pattern) and one special token, by `BPETokenizer.train` and by
   `tokenizers`' `BpeTrainer` (which uses every core);
 - encoding: SmolLM2's vocabulary (read from its GGUF file) on the same text, one document at a
@@ -29,7 +29,7 @@ from collections import Counter
 import tiktoken
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from lmcourse import corpus
+from lmcourse.storage import corpus
 from lmcourse.tokenizer import SMOLLM2_PATTERNS, BPETokenizer, bytes_to_unicode, pretokenize, smollm2_reference
 
 VOCAB_SIZE = 8192

@@ -55,7 +55,7 @@ def peer_model(ours):
 
     from transformers import LlamaForCausalLM
 
-    from lmcourse import model_export
+    from lmcourse.runs import model_export
     from lmcourse.tokenizer import BPETokenizer
 
     tokenizer = BPETokenizer({i: bytes([i]) for i in range(256)}, {}, special_tokens={"<|endoftext|>": 256})
@@ -74,8 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from lmcourse import config as configuration
     from lmcourse.model import LanguageModel, ModelConfig, count_parameters
+    from lmcourse.runs import config as configuration
     from lmcourse.train import AdamW, parameter_groups, train_step
 
     settings = configuration.load(args.config, args.set)

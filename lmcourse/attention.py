@@ -22,7 +22,8 @@ from lmcourse.embeddings import apply_rope
 def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Softmax along dim, stable for large inputs: exp(x - max) / sum(exp(x - max)).
 
-    x: any shape -> the same shape, non-negative, summing to 1 along dim. Entries of -inf get weight 0.
+    x: any shape, any floating dtype -> a new tensor of x's shape and dtype, non-negative, summing to 1
+    along dim (any dim, negative ones included); x itself is not modified. Entries of -inf get weight 0.
 
     >>> softmax(torch.tensor([1.0, 2.0, 3.0]))
     tensor([0.0900, 0.2447, 0.6652])
@@ -57,8 +58,11 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
                                  mask: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v, where scores that the mask forbids are -inf before the softmax.
 
-    q: (..., Tq, D), k: (..., Tk, D), v: (..., Tk, Dv); mask: bool, broadcastable to (..., Tq, Tk),
-    True where a query may attend to a key (None: everywhere) -> (..., Tq, Dv). Uses your softmax.
+    q: (..., Tq, D), k: (..., Tk, D), v: (..., Tk, Dv), whose leading dimensions broadcast (keys shared by
+    all heads: (B, 1, Tk, D)), possibly not contiguous (the heads of split_heads, the keys of a KV cache,
+    with Tk > Tq); mask: bool, broadcastable to (..., Tq, Tk), True where a query may attend to a key
+    (None: everywhere), e.g. (Tq, Tk) for every sequence and head, or (B, 1, Tq, Tk) for each sequence its
+    own -> a new tensor (..., Tq, Dv) in q's dtype; q, k, v and mask are not modified. Uses your softmax.
 
     >>> values = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     >>> scaled_dot_product_attention(torch.zeros(1, 2), torch.randn(2, 2), values)  # equal scores: the mean
@@ -103,6 +107,7 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Split the features of every token into heads: (B, T, n_heads * D) -> (B, n_heads, T, D).
 
     Head h gets features h * D .. (h + 1) * D - 1 of every token: out[b, h, t, i] = x[b, t, h * D + i].
+    x may be a non-contiguous view (a slice of a wider projection); the result keeps x's dtype.
 
     >>> split_heads(torch.arange(8.0).reshape(1, 2, 4), n_heads=2)
     tensor([[[[0., 1.],
@@ -121,6 +126,8 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """Put the heads' outputs back side by side: (B, H, T, D) -> (B, T, H * D), the inverse of split_heads.
 
+    out[b, t, h * D + i] = x[b, h, t, i]; x may be a non-contiguous view; the result keeps x's dtype.
+
     >>> merge_heads(torch.tensor([[[[0.0, 1.0], [4.0, 5.0]], [[2.0, 3.0], [6.0, 7.0]]]]))
     tensor([[[0., 1., 2., 3.],
              [4., 5., 6., 7.]]])
@@ -132,7 +139,8 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     """Repeat each key/value head n_rep times in a row: (B, H_kv, T, D) -> (B, H_kv * n_rep, T, D).
 
-    out[:, h] = x[:, h // n_rep], so that query head h reads key/value head h // n_rep.
+    out[:, h] = x[:, h // n_rep], so that query head h reads key/value head h // n_rep. x may be a
+    non-contiguous view (the keys a KV cache returns); the result keeps x's dtype.
 
     >>> repeat_kv(torch.tensor([10.0, 20.0]).reshape(1, 2, 1, 1), 3).flatten()
     tensor([10., 10., 10., 20., 20., 20.])

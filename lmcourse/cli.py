@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lmcourse.chapters import ROOT
+from lmcourse.course.chapters import ROOT
 
 DESCRIPTION = """\
 lmcourse: build a language model, chapter by chapter.
@@ -23,7 +23,7 @@ instructors:  lmcourse export [--check]        regenerate lmcourse/*.py and exer
 
 
 def cmd_status(args) -> int:
-    from lmcourse.status import report
+    from lmcourse.course.status import report
 
     print(report(args.chapters, time_limit=args.time_limit))
     return 0
@@ -36,9 +36,12 @@ def cmd_train(args) -> int:
     # wait for each other make 2 threads 10x slower than 1 as soon as anything else runs. Waiting
     # passively costs little on an idle machine. Set before torch (and its OpenMP) is loaded.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from lmcourse.checkpoint import CheckpointError
-    from lmcourse.config import ConfigError, load
-    from lmcourse.trainer import train
+    from lmcourse.course.threads import use_threads
+    from lmcourse.runs.config import ConfigError, load
+    from lmcourse.runs.trainer import train
+    from lmcourse.storage.checkpoint import CheckpointError
+
+    use_threads()  # training.threads, when set, overrides it
 
     try:
         result = train(load(args.config, args.set), resume=args.resume)
@@ -59,9 +62,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_engine_or_none(args, command: str):
     """The engine for --model and --int8, or None after saying on stderr why it cannot be loaded."""
-    from lmcourse.checkpoint import CheckpointError
-    from lmcourse.engine import load_engine
+    from lmcourse.course.threads import use_threads
+    from lmcourse.serving.engine import load_engine
+    from lmcourse.storage.checkpoint import CheckpointError
 
+    use_threads()
     try:
         return load_engine(args.model, args.int8)
     except (ValueError, FileNotFoundError, CheckpointError) as error:
@@ -70,9 +75,9 @@ def load_engine_or_none(args, command: str):
 
 
 def cmd_chat(args) -> int:
-    from lmcourse.chat import chat
-    from lmcourse.engine import SamplingParams
     from lmcourse.generate import check_sampling
+    from lmcourse.serving.chat import chat
+    from lmcourse.serving.engine import SamplingParams
 
     try:
         check_sampling(args.temperature, 0, args.top_p)
@@ -92,7 +97,7 @@ def cmd_chat(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from lmcourse.server import create_app
+    from lmcourse.serving.server import create_app
 
     engine = load_engine_or_none(args, "serve")
     if engine is None:
@@ -105,7 +110,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from lmcourse.export import export
+    from lmcourse.course.export import export
 
     changed = export(ROOT, check=args.check)
     if args.check:
@@ -119,7 +124,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from lmcourse.release import release
+    from lmcourse.course.release import release
 
     leaks = release(ROOT, args.dir, args.reveal_through)
     if leaks:
@@ -133,7 +138,7 @@ def cmd_release(args) -> int:
 def cmd_grade(args) -> int:
     if args.mutants:
         return cmd_grade_mutants(args)
-    from lmcourse.grading import grade
+    from lmcourse.course.grading import grade
 
     if args.submissions is None or not args.submissions.is_dir():
         print(f"{args.submissions or 'SUBMISSIONS_DIR'} is not a folder of submissions (one folder or .zip per "
@@ -158,7 +163,7 @@ def cmd_grade_mutants(args) -> int:
     import tempfile
     import time
 
-    from lmcourse.mutants import grade_mutants, table
+    from lmcourse.course.mutants import grade_mutants, table
 
     if args.submissions is not None or args.db:
         print("--mutants grades the mutants in tests/mutants/, in a gradebook of its own: leave out "

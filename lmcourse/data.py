@@ -2,7 +2,7 @@
 
 """Pretraining data (chapter 05): random windows of a token file, and the unigram baseline.
 
-The corpus itself is tokenized once and cached by `lmcourse.token_cache`; these functions work
+The corpus itself is tokenized once and cached by `lmcourse.runs.token_cache`; these functions work
 on the resulting flat arrays of token ids (numpy uint16 memory maps).
 """
 import numpy as np
@@ -16,7 +16,9 @@ def get_batch(tokens: np.ndarray, batch_size: int, context_length: int,
     tokens: (N,) token ids (a numpy uint16 memmap). Each window starts at a position drawn
     uniformly from 0 .. N - context_length - 1 with torch.randint(..., generator=generator) and
     holds context_length + 1 tokens. Returns (inputs, targets), both (batch_size, context_length)
-    int64: inputs = the window without its last token, targets = without its first.
+    int64: inputs = the window without its last token, targets = without its first. The starts are
+    one call, torch.randint(0, N - context_length, (batch_size,), generator=generator), so a batch may
+    hold the same window twice; tokens is only read.
 
     >>> x, y = get_batch(np.arange(10, dtype=np.uint16), 2, 4, torch.Generator().manual_seed(0))
     >>> x, y   # each row of y is its row of x shifted by one

@@ -28,15 +28,18 @@ def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
 def embedding_lookup(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The embedding vector of each token id: row ids[...] of the table.
 
-    ids: (...) integer token ids, weight: (V, d) -> (..., d), where out[..., :] = weight[ids[...], :],
-    the same as one_hot(ids, V) @ weight without the multiplications by zero.
+    ids: (...) token ids, of any shape (a single id is a 0-d tensor) and any integer dtype of
+    INTEGER_DTYPES (int64, int32, int16, int8 or uint8: uint8 ids are ids, not a boolean mask);
+    weight: (V, d) -> (..., d) in weight's dtype, where out[..., :] = weight[ids[...], :], the same as
+    one_hot(ids, V) @ weight without the multiplications by zero. An id outside [0, V) raises an
+    IndexError (check_token_ids): a negative id does not count from the end of the table.
 
     >>> embedding_lookup(torch.tensor([[2, 0]]), torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]))
     tensor([[[4., 5.],
              [0., 1.]]])
     """
     check_token_ids(ids, weight.shape[0])
-    return weight[ids]
+    return weight[ids.long()]  # int64 first: uint8 ids would index as a boolean mask, int8 and int16 not at all
 
 
 def sinusoidal_positions(num_positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
@@ -62,8 +65,9 @@ def sinusoidal_positions(num_positions: int, dim: int, base: float = 10000.0) ->
 def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> torch.Tensor:
     """RoPE's rotation angle for every position and every pair of dimensions.
 
-    positions: (T,) integer positions -> (T, head_dim/2) float32 with
-    out[t, i] = positions[t] * theta_i, theta_i = base ** (-2i / head_dim).
+    positions: (...) integer positions of any shape and integer dtype, usually (T,), or (B, T) when each
+    sequence has positions of its own -> (..., head_dim/2) float32 with
+    out[..., i] = positions[...] * theta_i, theta_i = base ** (-2i / head_dim). positions is not modified.
 
     >>> rope_angles(torch.tensor([0, 1, 2]), 4, base=100.0)
     tensor([[0.0000, 0.0000],
@@ -71,7 +75,7 @@ def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -
             [2.0000, 0.2000]])
     """
     frequencies = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    return positions.to(torch.float32)[:, None] * frequencies[None, :]
+    return positions.to(torch.float32)[..., None] * frequencies  # (..., 1) * (head_dim/2,)
 
 
 def check_rope_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
@@ -92,7 +96,10 @@ def check_rope_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate every interleaved pair (x[..., 2i], x[..., 2i+1]) by its angle: RoPE in the GGUF layout.
 
-    x: (..., T, D); cos, sin: (T, D/2), the cosines and sines of rope_angles -> (..., T, D) with
+    x: (..., T, D), possibly not contiguous (the transposed heads of split_heads); cos, sin: (T, D/2), the
+    cosines and sines of rope_angles, or (..., T, D/2) when each sequence has its own positions (chapter 09
+    passes (B, 1, T, D/2) for x of (B, H, T, D)), broadcasting against x's leading dimensions -> a new
+    tensor (..., T, D), in x's dtype when cos and sin have it too (x itself is not modified), with
     out[..., 2i]     = x[..., 2i] * cos - x[..., 2i+1] * sin
     out[..., 2i + 1] = x[..., 2i] * sin + x[..., 2i+1] * cos
 
@@ -127,8 +134,9 @@ def check_head_rows(weight: torch.Tensor, n_heads: int) -> None:
 def half_split_to_interleaved(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Reorder the rows of a query or key weight from the half-split RoPE layout to the interleaved one.
 
-    weight: (n_heads * D, d_in) -> the same shape where, inside each head, out row 2i is in row i
-    and out row 2i + 1 is in row i + D/2 (what llama.cpp does when it writes a GGUF file).
+    weight: (n_heads * D, d_in), of any dtype and possibly not contiguous -> a new tensor of the same shape
+    and dtype where, inside each head, out row 2i is in row i and out row 2i + 1 is in row i + D/2 (what
+    llama.cpp does when it writes a GGUF file). weight itself is not modified.
 
     >>> half_split_to_interleaved(torch.arange(8.0)[:, None], n_heads=2).flatten()
     tensor([0., 2., 1., 3., 4., 6., 5., 7.])
@@ -143,23 +151,27 @@ def nearest_neighbours(table: torch.Tensor, query: torch.Tensor, k: int,
                        exclude: Iterable[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """The k rows of table most similar to query by cosine similarity, most similar first.
 
-    table: (V, d), query: (d,) -> (ids: (k,) int64, similarities: (k,)), where the similarity of
-    row t is (t . query) / (|t| |query|). Rows whose ids are in exclude are never returned.
+    table: (V, d), query: (d,) -> (ids: (k,) int64, similarities: (k,) in table's dtype), where the
+    similarity of row t is (t . query) / (|t| |query|). Rows whose ids are in exclude (any iterable of
+    ids) are never returned, and k is at most the number of rows left. Rows of equal similarity come in
+    increasing id order. Neither table nor query is modified.
 
     >>> nearest_neighbours(torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]]), torch.tensor([0.0, 1.0]), 2)
     (tensor([1, 2]), tensor([1.0000, 0.7071]))
     """
     similarities = (table @ query) / (table.norm(dim=1) * query.norm())  # (V,)
     similarities[list(exclude)] = float("-inf")
-    best = similarities.topk(k)
-    return best.indices, best.values
+    ids = similarities.sort(descending=True, stable=True).indices[:k]  # stable: ties in id order
+    return ids, similarities[ids]
 
 
 def pca_2d(x: torch.Tensor) -> torch.Tensor:
     """Coordinates of the rows of x along their first two principal components.
 
-    x: (N, d) -> (N, 2): subtract the mean row, then project onto the two right singular vectors of
-    the centred matrix with the largest singular values. The sign of each axis is arbitrary.
+    x: (N, d), N >= 2, also with fewer points than dimensions (N < d) -> (N, 2) in x's dtype: subtract
+    the mean row, then project onto the two right singular vectors of the centred matrix with the
+    largest singular values, the largest first (column 0). The sign of each axis is arbitrary. x itself
+    is not modified.
 
     >>> pca_2d(torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])).abs().round(decimals=4)
     tensor([[1.4142, 0.0000],

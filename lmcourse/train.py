@@ -3,7 +3,7 @@
 """Pretraining (chapter 05): the loss, AdamW, the learning-rate schedule, gradient clipping,
 the training step, checkpoints, and sampling.
 
-`lmcourse train` (lmcourse.trainer) drives these functions: the command runs on your code.
+`lmcourse train` (lmcourse.runs.trainer) drives these functions: the command runs on your code.
 """
 import math
 from collections.abc import Iterable
@@ -11,14 +11,16 @@ from pathlib import Path
 
 import torch
 
-from lmcourse import checkpoint
+from lmcourse.storage import checkpoint
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood of the targets under softmax(logits), stable for large logits.
 
     logits: (..., V) float; targets: (...) int64 ids in 0 .. V-1 -> scalar, the mean over all
-    positions of logsumexp(logits) - logits[target], computed with the largest logit subtracted.
+    positions of logsumexp(logits) - logits[target], computed with the largest logit subtracted,
+    without F.cross_entropy, log_softmax or logsumexp. Any leading dimensions, contiguous or not; the
+    loss has the logits' dtype, and the logits themselves are not modified.
 
     >>> cross_entropy(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))   # log 2
     tensor(0.6931)
@@ -39,7 +41,10 @@ class AdamW(torch.optim.Optimizer):
         m = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2
         p = p - lr * weight_decay * p                        (decoupled decay)
         p = p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
-    Parameters whose .grad is None are skipped. State per parameter: step, exp_avg, exp_avg_sq.
+    lr, betas, eps and weight_decay are those of the parameter's own param group (groups may differ,
+    and the trainer changes lr between steps). Parameters whose .grad is None are skipped, their step
+    count included. State per parameter, in self.state[p]: step, exp_avg, exp_avg_sq, so that
+    state_dict() / load_state_dict() carry the optimizer across a checkpoint.
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -88,6 +93,8 @@ def cosine_schedule(step: int, max_lr: float, min_lr: float, warmup_steps: int, 
                                       p = (step - warmup_steps) / (total_steps - warmup_steps)
     step >= total_steps:              min_lr
 
+    Returns a Python float. warmup_steps = 0 means no warm-up: step 0 is already at max_lr.
+
     >>> [round(cosine_schedule(s, 1.0, 0.1, 2, 6), 3) for s in range(7)]
     [0.5, 1.0, 1.0, 0.868, 0.55, 0.232, 0.1]
     """
@@ -104,7 +111,9 @@ def clip_grad_norm(parameters: Iterable[torch.nn.Parameter], max_norm: float) ->
 
     The global norm is sqrt(sum of g^2 over every element of every gradient). When it exceeds
     max_norm, every gradient is multiplied by max_norm / (norm + 1e-6); otherwise nothing changes.
-    Parameters without a gradient are skipped. Returns the norm before clipping, as a float.
+    Parameters without a gradient are skipped. parameters may be any iterable, a generator such as
+    model.parameters() included. Returns the norm before clipping, as a Python float (0.0 when no
+    parameter has a gradient).
     """
     gradients = [p.grad for p in parameters if p.grad is not None]
     if not gradients:
@@ -126,7 +135,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     Sets every param group's learning rate to lr, clears the gradients, backpropagates
     cross_entropy / len(batches) of each micro-batch, clips the global gradient norm to
     max_grad_norm (math.inf: measure, do not clip), and steps the optimizer.
-    Returns (the mean loss over the micro-batches, the gradient norm before clipping).
+    Returns (the mean loss over the micro-batches, the gradient norm before clipping), two Python floats.
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -157,7 +166,8 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
                     generator: torch.Generator) -> tuple[int, dict]:
     """Restore a checkpoint written by save_checkpoint into model, optimizer and generator.
 
-    Reads it with checkpoint.load(folder) (which refuses a corrupt one) and returns (step, extra).
+    Reads it with checkpoint.load(folder) (which refuses a corrupt one: let its CheckpointError
+    through) and returns (step, extra): the int and the dict that were saved ({} without extra).
     """
     state = checkpoint.load(folder)
     model.load_state_dict(state["model"])

@@ -10,9 +10,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from lmcourse.chapters import ROOT, find_chapter
-from lmcourse.mutants import fill, reference_answers  # noqa: F401 (fill: the tests import it from here)
-from lmcourse.release import release
+from lmcourse.course.chapters import ROOT, find_chapter
+from lmcourse.course.mutants import fill, reference_answers  # noqa: F401 (fill: the tests import it from here)
+from lmcourse.course.release import release
+from lmcourse.course.threads import use_threads
+
+use_threads()  # the models these tests run, in this process, use the idle cores as a notebook's would
 
 
 @pytest.fixture(scope="session")

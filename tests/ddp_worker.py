@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel
 
-from lmcourse import config, token_cache, trainer
 from lmcourse.data import get_batch
+from lmcourse.runs import config, token_cache, trainer
 from lmcourse.train import cross_entropy
 
 settings = config.load(sys.argv[1], sys.argv[3:])

@@ -1,4 +1,4 @@
-"""lmcourse.checkpoint: atomic, pickle-free checkpoints that refuse to load when damaged."""
+"""lmcourse.storage.checkpoint: atomic, pickle-free checkpoints that refuse to load when damaged."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from lmcourse import checkpoint
-from lmcourse.checkpoint import CheckpointError
+from lmcourse.storage import checkpoint
+from lmcourse.storage.checkpoint import CheckpointError
 
 
 def example_state() -> dict:
@@ -32,6 +32,55 @@ def test_round_trip_keeps_tensors_numbers_and_integer_keys(tmp_path):
         assert torch.equal(loaded["model"][key], value)
     assert torch.equal(loaded["generator"], state["generator"])
     assert loaded["optimizer"]["param_groups"][0]["lr"] == state["optimizer"]["param_groups"][0]["lr"]
+
+
+def test_tuples_come_back_as_tuples_and_lists_as_lists(tmp_path):
+    state = example_state()
+    state["nest"] = ((1, [2, (3,)]), [], ())
+    checkpoint.save(tmp_path / "c", state)
+    loaded = checkpoint.load(tmp_path / "c")
+    betas = loaded["optimizer"]["param_groups"][0]["betas"]
+    assert type(betas) is tuple and betas == state["optimizer"]["param_groups"][0]["betas"]
+    assert loaded["nest"] == ((1, [2, (3,)]), [], ()) and type(loaded["nest"][0][1]) is list
+    assert type(loaded["flags"]) is list
+    optimizer = torch.optim.AdamW(torch.nn.Linear(4, 3).parameters())
+    optimizer.load_state_dict(loaded["optimizer"])
+    assert optimizer.state_dict()["param_groups"][0]["betas"] == betas
+
+
+class Crash(Exception):
+    """A stand-in for SIGKILL at one point of `save`."""
+
+
+@pytest.mark.parametrize("where", ["_fsync", "save_file"])
+def test_a_crash_while_saving_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch, where):
+    """Written under a temporary name and renamed: a crash at any point keeps the old checkpoint."""
+    checkpoint.save(tmp_path / "c", {"step": 1, "weight": torch.zeros(64)})
+
+    def crash(*args, **kwargs):
+        if where == "save_file":  # the tensor file half written, then the process dies
+            path = args[1]
+            with open(path, "wb") as f:
+                f.write(b"\0" * 10)
+        raise Crash
+
+    monkeypatch.setattr(checkpoint, where, crash)
+    with pytest.raises(Crash):
+        checkpoint.save(tmp_path / "c", {"step": 2, "weight": torch.ones(64)})
+    monkeypatch.undo()
+    old = checkpoint.load(tmp_path / "c")
+    assert old["step"] == 1 and torch.equal(old["weight"], torch.zeros(64))
+
+
+@pytest.mark.parametrize("where", ["_fsync", "save_file"])
+def test_a_crash_while_saving_a_new_checkpoint_leaves_nothing_under_its_name(tmp_path, monkeypatch, where):
+    def crash(*args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(checkpoint, where, crash)
+    with pytest.raises(Crash):
+        checkpoint.save(tmp_path / "new", {"step": 2, "weight": torch.ones(64)})
+    assert not (tmp_path / "new").exists(), "half a checkpoint is visible under its final name"
 
 
 def test_no_pickle_anywhere(tmp_path):

@@ -1,4 +1,4 @@
-"""lmcourse.corpus: the default offline corpus is the same text, in the same order, every run."""
+"""lmcourse.storage.corpus: the default offline corpus is the same text, in the same order, every run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lmcourse import corpus
+from lmcourse.storage import corpus
 
 
 def test_documents_come_in_a_fixed_order_docs_first():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from lmcourse import token_cache
-from lmcourse.config import ConfigError, DataConfig
 from lmcourse.data import get_batch, unigram_cross_entropy
+from lmcourse.runs import token_cache
+from lmcourse.runs.config import ConfigError, DataConfig
 
 STORIES = [f"Story {i}: once upon a time a little {animal} found a {thing} and was happy."
            for i, (animal, thing) in enumerate([("cat", "ball"), ("dog", "stick"), ("bird", "seed"),
@@ -68,7 +68,7 @@ def test_text_folder_source_and_the_cache_is_reused(tmp_path):
 
 
 def test_the_python_corpus_digest_is_chapter_01s_manifest_digest(tmp_path):
-    from lmcourse import corpus
+    from lmcourse.storage import corpus
 
     entries = token_cache.manifest(list(token_cache.documents("python", max_bytes=300_000)))
     assert token_cache.manifest_digest(entries) == corpus.manifest(300_000)["sha256"]

@@ -11,12 +11,12 @@ import threading
 
 import pytest
 
-from lmcourse import config
-from lmcourse.checkpoint import CheckpointError
-from lmcourse.chapters import ROOT
-from lmcourse.engine import Engine, SamplingParams, load_engine, open_model
+from lmcourse.course.chapters import ROOT
 from lmcourse.generate import stream_tokens
-from lmcourse.trainer import checkpoints_in, train
+from lmcourse.runs import config
+from lmcourse.runs.trainer import checkpoints_in, train
+from lmcourse.serving.engine import Engine, SamplingParams, load_engine, open_model
+from lmcourse.storage.checkpoint import CheckpointError
 
 GREEDY = SamplingParams(max_tokens=12, temperature=0)
 
@@ -101,6 +101,48 @@ def test_a_cancelled_request_frees_its_place(engine):
         threading.Event().wait(0.05)
     assert engine.active_requests == 0
     assert text_of(engine, engine.text_prompt("def "), GREEDY)[0]  # and the engine still serves
+
+
+def test_a_cancelled_request_leaves_at_once_and_gives_its_cache_back(engine):
+    """Cancelled after its first event, a long request emits at most one more and frees its blocks."""
+    prompt = engine.text_prompt("def ")
+    params = SamplingParams(max_tokens=engine.context_length - len(prompt), temperature=0)
+    assert text_of(engine, prompt, params)[1] == "length", "the uncancelled request runs to its full length"
+    cancelled, first, late = threading.Event(), threading.Event(), []
+
+    def emit(event):
+        if cancelled.is_set():
+            late.append(event)
+        first.set()
+
+    handle = engine.submit(prompt, params, emit)
+    assert first.wait(30)
+    cancelled.set()
+    handle.cancel()
+    for _ in range(600):
+        if engine.active_requests == 0:
+            break
+        threading.Event().wait(0.05)
+    assert engine.active_requests == 0
+    assert len(late) <= 1, f"{len(late)} events after the cancellation: the request went on generating"
+    assert engine.cache_blocks_in_use == 0, "a cancelled request still holds cache blocks"
+
+
+def test_a_stop_string_of_several_tokens_never_leaks_into_the_stream(engine):
+    """Text that may be the start of a stop string is held back until it is known not to be one."""
+    prompt = engine.text_prompt("def ")
+    params = SamplingParams(max_tokens=24, temperature=1.0, seed=1)
+    events = list(engine.complete(prompt, params))
+    full = "".join(e.text for e in events)
+    ends = [len("".join(e.text for e in events[:i + 1])) for i in range(len(events))]
+    # A stop string that starts where one event starts and ends inside a later one: without holding
+    # text back, the first event's part of it would already have been sent when it is found.
+    stop = next(full[begin:end] for begin, middle, end in zip(ends, ends[1:], ends[2:])
+                if full[begin:end].strip() and full.find(full[begin:end]) == begin and begin < middle < end)
+    begin = full.find(stop)
+    streamed = list(engine.complete(prompt, SamplingParams(**{**params.__dict__, "stop": (stop,)})))
+    assert "".join(e.text for e in streamed) == full[:begin], "a stop string's first tokens leaked into the stream"
+    assert streamed[-1].finish_reason == "stop"
 
 
 @pytest.mark.parametrize("prompt,params,message", [

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lmcourse.chapters import ROOT, Chapter, nbgrader_meta
-from lmcourse.export import explain_stubs, export, generated_by, render_modules
+from lmcourse.course.chapters import ROOT, Chapter, nbgrader_meta
+from lmcourse.course.export import explain_stubs, export, generated_by, render_modules
 
 
 def test_committed_files_match_the_solutions():

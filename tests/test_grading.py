@@ -29,9 +29,9 @@ import nbformat
 import pytest
 
 from conftest import answers, fill
-from lmcourse.chapters import ROOT, Chapter, chapters, nbgrader_meta
-from lmcourse.grading import grade
-from lmcourse.mutants import grade_mutants, load_mutants, table
+from lmcourse.course.chapters import ROOT, Chapter, chapters, nbgrader_meta
+from lmcourse.course.grading import grade
+from lmcourse.course.mutants import grade_mutants, load_mutants, table
 
 FIRST, SECOND = chapters(ROOT / "solutions")[:2]  # 00-start and the next chapter
 TIMEOUT = 15  # seconds per cell: dave's loop costs this much
@@ -219,3 +219,14 @@ def test_grade_says_what_is_wrong_with_its_arguments(tmp_path):
     assert run.returncode == 2 and "leave out SUBMISSIONS_DIR and --db" in run.stderr
     run = lmcourse("grade", str(tmp_path), "--chapter", "99", "--course-dir", str(tmp_path / "course"))
     assert run.returncode != 0 and "no chapter '99'" in run.stderr
+
+
+def test_make_grade_works_with_the_default_relative_workspace(tmp_path):
+    """`make grade` runs `lmcourse grade submissions` into ./grading: relative paths, as typed."""
+    fill(released(FIRST), answers(FIRST.slug), tmp_path / "submissions/alice" / FIRST.notebook.name)
+    run = subprocess.run([sys.executable, "-m", "lmcourse.cli", "grade", "submissions", "--chapter", FIRST.number],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    totals = read_csv(tmp_path / "grading" / "totals.csv")
+    assert [(r["student"], r["chapter"]) for r in totals] == [("alice", FIRST.slug)]
+    assert float(totals[0]["score"]) == float(totals[0]["max_score"]) > 0

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import lmcourse.model
 from lmcourse.model import (LanguageModel, ModelConfig, count_parameters, greedy_generate,
                             init_weights, layer_norm, load_pretrained, model_from_gguf, rms_norm, silu, swiglu)
-from lmcourse.pretrained import chat_template, pretrained_path, read_tensors, render_chat, transformers_reference
+from lmcourse.storage.pretrained import chat_template, pretrained_path, read_tensors, render_chat, transformers_reference
 
 SMALL = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48, max_seq_len=32)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmcourse import model_export
 from lmcourse.model import LanguageModel, ModelConfig
+from lmcourse.runs import model_export
 from lmcourse.tokenizer import BPETokenizer
 
 TEXT = "def area(r):\n    return 3.14159 * r ** 2  # ½ πr² héllo\n\n\nclass Circle:<|endoftext|>"
@@ -15,7 +15,7 @@ TEXT = "def area(r):\n    return 3.14159 * r ** 2  # ½ πr² héllo\n\n\nclass 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from lmcourse import corpus
+    from lmcourse.storage import corpus
 
     return BPETokenizer.train(corpus.texts(max_bytes=200_000), 400, special_tokens=["<|endoftext|>"])
 

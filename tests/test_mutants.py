@@ -1,8 +1,9 @@
 """Test power: every plausible wrong answer in tests/mutants/ must fail its exercise's tests.
 
-A mutant replaces one exercise of the reference chapter, in one namespace as in the notebook,
-and the exercise's test cells (visible and hidden) must then raise. The reference itself must
-pass them. `test_grading.py` shows the same through nbgrader's autograder.
+A mutant replaces one exercise of the reference chapter, in one namespace as in the notebook (the
+exported cells above the exercise's last test cell), and the exercise's test cells (visible and
+hidden) must then raise. The reference itself must pass them. `test_grading.py` shows the same
+through nbgrader's autograder.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lmcourse.mutants import load_mutants as load_table
-from lmcourse.chapters import ROOT, chapters, exercises
-from lmcourse.export import render_modules
+from lmcourse.course.chapters import ROOT, chapters, default_module, exercises, export_target, nbgrader_meta
+from lmcourse.course.export import cell_code
+from lmcourse.course.mutants import load_mutants as load_table
 
 MUTANTS = Path(__file__).parent / "mutants"
 
@@ -22,10 +23,14 @@ def load_mutants(slug: str) -> dict[str, dict[str, str]]:
     return load_table(MUTANTS / f"{slug}.py")
 
 
-def chapter_code(slug: str) -> str:
-    """Every exported cell of the reference chapter, as one source (the notebook's namespace)."""
-    chapter = next(c for c in chapters(ROOT / "solutions") if c.slug == slug)
-    return "\n\n".join(render_modules([chapter], ROOT).values())
+def code_above(chapter, cell_index: int) -> str:
+    """The exported cells of a reference chapter above cell `cell_index`: what the notebook has
+    defined when it gets there, so that a test using a name defined further down fails here, as
+    it does under nbgrader."""
+    nb = chapter.read()
+    default = default_module(nb)
+    return "\n\n".join(cell_code(c.source, chapter) for c in nb.cells[:cell_index]
+                        if c.cell_type == "code" and export_target(c.source, default))
 
 
 def prepare(slug: str, exercise_id: str, replacement: str | None):
@@ -34,10 +39,13 @@ def prepare(slug: str, exercise_id: str, replacement: str | None):
     A mutant that does not compile or lacks one of the exercise's names fails here, not as "caught".
     """
     chapter = next(c for c in chapters(ROOT / "solutions") if c.slug == slug)
-    exercise = next(e for e in exercises(chapter.read()) if e.grade_id == exercise_id)
+    nb = chapter.read()
+    exercise = next(e for e in exercises(nb) if e.grade_id == exercise_id)
     assert exercise.tests, f"{slug}: exercise {exercise_id} has no test cell"
+    test_ids = {test_id for test_id, _ in exercise.tests}
+    last_test = max(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") in test_ids)
     namespace: dict = {}
-    exec(compile(chapter_code(slug), f"<{slug}>", "exec"), namespace)
+    exec(compile(code_above(chapter, last_test), f"<{slug}>", "exec"), namespace)
     if replacement is not None:
         mutant: dict = {}
         exec(compile(replacement, f"<mutant of {exercise_id}>", "exec"), namespace, mutant)

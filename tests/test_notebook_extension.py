@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from conftest import answers, fill, run_in_release
-from lmcourse.notebook import replace_definitions
+from lmcourse.course.notebook import replace_definitions
 
 MODULE = textwrap.dedent('''\
     # Generated from exercises/09-x/09-x.ipynb: run that notebook's `#| export` cells to write your code here.

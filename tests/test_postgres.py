@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from conftest import answers, fill
-from lmcourse.chapters import ROOT
-from lmcourse.grading import grade, totals
-from lmcourse.mutants import load_mutants
+from lmcourse.course.chapters import ROOT
+from lmcourse.course.grading import grade, totals
+from lmcourse.course.mutants import load_mutants
 
 
 def server_binaries() -> Path | None:

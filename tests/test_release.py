@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from conftest import answers, python_in
-from lmcourse.chapters import ROOT, chapters, exercises
-from lmcourse.notebook import replace_definitions
-from lmcourse.release import check_release, release
+from lmcourse.course.chapters import ROOT, chapters, exercises
+from lmcourse.course.notebook import replace_definitions
+from lmcourse.course.release import check_release, release
 
 
 def test_release_layout(student_release):

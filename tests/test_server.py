@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import socket
 import subprocess
@@ -92,6 +93,33 @@ def test_stop_sequence_is_not_sent(client):
     assert "Paris" not in reply.choices[0].message.content
 
 
+def test_a_stop_sequence_of_several_tokens_is_held_back_while_streaming(client):
+    whole = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=24)
+    answer = whole.choices[0].message.content
+    assert "of France" in answer, answer
+    chunks = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=24,
+                                            stop=["of France"], stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == answer[:answer.index("of France")], "the stop sequence's first tokens were streamed"
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/chat/completions", {"messages": QUESTION}),
+    ("/v1/completions", {"prompt": "The capital of France is"}),
+])
+def test_a_raw_event_stream_is_well_formed_and_ends_with_done(server, path, body):
+    """What a client without the `openai` package reads: `data:` lines of JSON, then `data: [DONE]`."""
+    request = {"model": MODEL, "max_tokens": 6, "temperature": 0, "stream": True, **body}
+    with httpx.stream("POST", server + path, json=request, timeout=60) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    assert all(line.startswith("data: ") for line in lines), lines
+    assert lines[-1] == "data: [DONE]", f"the stream must end with data: [DONE], got {lines[-1]!r}"
+    payloads = [json.loads(line[len("data: "):]) for line in lines[:-1]]
+    assert payloads[-1]["choices"][0]["finish_reason"] == "length"
+    assert all(p["choices"][0]["finish_reason"] is None for p in payloads[:-1])
+
+
 @pytest.mark.parametrize("fields,param", [
     ({"temperature": -0.5}, "temperature"),
     ({"top_p": 0}, "top_p"),
@@ -158,6 +186,7 @@ def test_a_client_that_leaves_mid_stream_frees_its_work(server):
     while httpx.get(server + "/health").json()["active_requests"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert httpx.get(server + "/health").json()["active_requests"] == 0
+    assert httpx.get(server + "/health").json()["cache_blocks_in_use"] == 0
 
 
 def test_chat_page_is_served_without_outside_assets(server):

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from conftest import answers, python_in
-from lmcourse.chapters import ROOT
-from lmcourse.notebook import replace_definitions
-from lmcourse.status import report
+from lmcourse.course.chapters import ROOT
+from lmcourse.course.notebook import replace_definitions
+from lmcourse.course.status import report
 
 
 def status(release_dir, *args) -> str:

@@ -17,7 +17,7 @@ from collections import Counter
 import gguf
 import pytest
 
-from lmcourse import corpus
+from lmcourse.storage import corpus
 from lmcourse.tokenizer import (
     GPT2_PATTERN,
     GPT4_PATTERN,

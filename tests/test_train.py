@@ -13,11 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lmcourse import checkpoint, config
-from lmcourse.chapters import ROOT
-from lmcourse.config import ConfigError
+from lmcourse.course.chapters import ROOT
+from lmcourse.runs import config
+from lmcourse.runs.config import ConfigError
+from lmcourse.runs.trainer import build_model, checkpoints_in, read_log, train
+from lmcourse.storage import checkpoint
 from lmcourse.train import cross_entropy
-from lmcourse.trainer import build_model, checkpoints_in, read_log, train
 
 SMOKE = ROOT / "configs" / "smoke.toml"
 LONG = ["training.steps=200", "output.checkpoint_every=20", "training.eval_every=100"]
@@ -183,8 +184,8 @@ def test_two_processes_match_one(tmp_path):
 
     settings = smoke(single)
     model = build_model(settings)
-    from lmcourse import token_cache
     from lmcourse.data import get_batch
+    from lmcourse.runs import token_cache
 
     data = token_cache.prepare(settings.data, 512, log=quiet)
     inputs, targets = get_batch(data.train, settings.training.batch_size, settings.data.context_length,

@@ -12,8 +12,8 @@ import functools
 
 import pytest
 
-from lmcourse.chapters import ROOT, Chapter, chapters, exercises
-from lmcourse.status import ExerciseState, chapter_states
+from lmcourse.course.chapters import ROOT, Chapter, chapters, exercises
+from lmcourse.course.status import ExerciseState, chapter_states
 
 CASES = [(chapter, exercise.grade_id) for chapter in chapters(ROOT / "exercises")
          for exercise in exercises(chapter.read())]

@@ -40,7 +40,7 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config
 
-from lmcourse.chapters import Chapter, chapters, find_chapter, nbgrader_meta
+from lmcourse.course.chapters import Chapter, chapters, find_chapter, nbgrader_meta
 
 COURSE_ID = "lmcourse"
 CELL_TIMEOUT = 120  # seconds per cell, the same budget the book gives a solution cell
@@ -64,11 +64,12 @@ def configure(c: Config, root: Path, db_url: str | None = None, timeout: int = C
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
+    root = Path(root).resolve()  # nbgrader opens the gradebook from elsewhere: a relative path fails
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.source_directory = source
     c.CourseDirectory.release_directory = release
-    c.CourseDirectory.db_url = db_url or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    c.CourseDirectory.db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
     c.Execute.timeout = timeout
     c.Execute.iopub_timeout = INTERRUPT_GRACE
     # A test cell the student deleted is put back and run, instead of scoring 0 unseen.
@@ -312,6 +313,7 @@ def grade(submissions: Path, course: Path, solutions: Path, db_url: str | None =
     "03-attention"; default: all). `progress` receives a line per notebook graded.
     """
     start = time.monotonic()
+    submissions, course = submissions.resolve(), course.resolve()
     every = chapters(solutions)
     if not every:
         raise SystemExit(f"no solution notebooks in {solutions}: grading needs the instructor's repository")

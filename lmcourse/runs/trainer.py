@@ -36,9 +36,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from lmcourse import config as configuration
-from lmcourse.checkpoint import CheckpointError
-from lmcourse.config import Config, ConfigError
+from lmcourse.runs import config as configuration
+from lmcourse.runs.config import Config, ConfigError
+from lmcourse.storage.checkpoint import CheckpointError
 
 CHECKPOINT_PREFIX = "step-"
 # Keys that may change between a run and its resumption: they do not change what is computed.
@@ -119,8 +119,8 @@ def load_trained(path: str | Path):
     path: the run's folder (output.dir: its latest checkpoint) or one of its checkpoint folders. The
     checkpoint is verified first: a corrupt or truncated one raises CheckpointError, never loads.
     """
-    from lmcourse import checkpoint
     from lmcourse.model import LanguageModel, ModelConfig
+    from lmcourse.storage import checkpoint
     from lmcourse.tokenizer import BPETokenizer
 
     path = Path(path)
@@ -214,7 +214,7 @@ class Trainer:
 
     def __init__(self, config: Config, resume: bool = False, log: Callable[[str], None] = print,
                  progress: bool | None = None):
-        from lmcourse import token_cache
+        from lmcourse.runs import token_cache
         from lmcourse.train import AdamW, parameter_groups
 
         configuration.check(config)
@@ -448,7 +448,7 @@ class Trainer:
         return result
 
     def export(self) -> None:
-        from lmcourse import model_export
+        from lmcourse.runs import model_export
 
         formats = self.config.output.export
         if "hf" in formats:

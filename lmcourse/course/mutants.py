@@ -21,9 +21,9 @@ from pathlib import Path
 
 import nbformat
 
-from lmcourse.chapters import Chapter, chapters, exercises, find_chapter, nbgrader_meta
-from lmcourse.export import strip_solution_markers
-from lmcourse.grading import CELL_TIMEOUT, grade, graded_part
+from lmcourse.course.chapters import Chapter, chapters, exercises, find_chapter, nbgrader_meta
+from lmcourse.course.export import strip_solution_markers
+from lmcourse.course.grading import CELL_TIMEOUT, grade, graded_part
 
 
 def load_mutants(path: Path) -> dict[str, dict[str, str]]:

@@ -68,7 +68,7 @@ class TrainingConfig:
     micro_batch_size: int = 0  # windows per forward pass (gradient accumulation); 0: the whole batch
     eval_every: int = 100  # steps between evaluations (validation loss and samples)
     eval_batches: int = 8  # validation batches per evaluation (the same windows every time)
-    threads: int = 0  # torch threads per process; 0: PyTorch's default
+    threads: int = 0  # torch threads per process; 0: the idle cores (LMCOURSE_THREADS, lmcourse/course/threads.py)
     device: str = "auto"  # "auto" (CUDA if present, else CPU), "cpu" or "cuda"
 
 

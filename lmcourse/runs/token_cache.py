@@ -5,7 +5,7 @@
 `get_batch` cuts random windows out of them without reading the whole file into memory.
 
 Sources (`[data] source` in a training config):
-- "python": the Python installation's docs and standard library (lmcourse.corpus), offline;
+- "python": the Python installation's docs and standard library (lmcourse.storage.corpus), offline;
 - "text:PATH": a UTF-8 text file, or a folder of .txt/.md/.py files; each file is a document,
   and inside a file the text <|endoftext|> separates documents;
 - "jsonl:PATH": one JSON object per line, its "text" field a document;
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmcourse.config import MAX_UINT16_VOCAB, ConfigError, DataConfig
+from lmcourse.runs.config import MAX_UINT16_VOCAB, ConfigError, DataConfig
 
 ENDOFTEXT = "<|endoftext|>"
 TEXT_SUFFIXES = {".txt", ".md", ".py", ".rst"}
@@ -100,7 +100,7 @@ def documents(source: str, max_bytes: int = 0) -> Iterator[Document]:
     """The documents of a `[data] source`, in a fixed order, at most max_bytes of text (0: all)."""
     kind, _, rest = source.partition(":")
     if kind == "python" and not rest:
-        from lmcourse import corpus
+        from lmcourse.storage import corpus
 
         found = (Document(d.name, d.text) for d in corpus.documents(max_bytes or None))
         yield from found
@@ -156,7 +156,7 @@ def manifest(docs: list[Document]) -> list[dict]:
 
 
 def manifest_digest(entries: list[dict]) -> str:
-    """One sha256 over a manifest (as lmcourse.corpus.manifest computes it): equal digests, the same corpus."""
+    """One sha256 over a manifest (as lmcourse.storage.corpus.manifest computes it): equal digests, the same corpus."""
     digest = hashlib.sha256()
     for entry in entries:
         digest.update(f"{entry['name']}\0{entry['sha256']}\n".encode())

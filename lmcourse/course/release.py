@@ -26,8 +26,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from lmcourse.chapters import Chapter, chapters, find_chapter, nbgrader_meta
-from lmcourse.export import GENERATED, SOLUTION_MARKER, generated_by, render_modules
+from lmcourse.course.chapters import Chapter, chapters, find_chapter, nbgrader_meta
+from lmcourse.course.export import GENERATED, SOLUTION_MARKER, generated_by, render_modules
 
 # Copied as they are, where they exist; `student/` holds the README, Makefile and tests for students.
 COPIED = ["pyproject.toml", "requirements.txt", "requirements-nodeps.txt", "_config.yml", ".gitignore", "configs"]

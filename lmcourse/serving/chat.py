@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from lmcourse.engine import Engine, SamplingParams
+from lmcourse.serving.engine import Engine, SamplingParams
 
 
 def chat(engine: Engine, params: SamplingParams, system: str | None = None) -> None:

@@ -6,7 +6,7 @@ A checkpoint is a folder holding two files:
     checkpoint.json       the rest of the state, with each tensor replaced by {"tensor": name},
                           and the sha256 and size of tensors.safetensors
 
-`save(folder, state)` takes any nest of dicts, lists, tensors, numbers, strings, booleans and
+`save(folder, state)` takes any nest of dicts, lists, tuples, tensors, numbers, strings, booleans and
 None (a model's and an optimizer's `state_dict()`, a step count, a generator's state) and
 `load(folder)` gives the same nest back.
 
@@ -16,8 +16,8 @@ Notable choices:
   SIGKILL) leaves either the old checkpoint or the new one, never half of one;
 - checked: `load` compares the tensor file with the size and sha256 recorded in the JSON
   before reading it, and refuses a truncated or corrupt checkpoint with CheckpointError;
-- dicts with integer keys (an optimizer's per-parameter state) keep them: JSON alone would
-  turn them into strings.
+- dicts with integer keys (an optimizer's per-parameter state) keep them, and tuples (its
+  `betas`) stay tuples: JSON alone would turn them into strings and lists.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ FORMAT = "lmcourse-checkpoint/1"
 TENSORS = "tensors.safetensors"
 MANIFEST = "checkpoint.json"
 INT_KEYS = "__int_keys__"  # marks a dict whose keys were integers
+TUPLE = "__tuple__"  # marks a tuple (an optimizer's betas): JSON alone would turn it into a list
 
 
 class CheckpointError(RuntimeError):
@@ -55,11 +56,12 @@ def _split(state, tensors: dict[str, torch.Tensor], path: str):
             raise TypeError(f"{path or 'state'}: a checkpoint's dict keys must be all strings or all integers")
         return {key: _split(value, tensors, f"{path}.{key}" if path else key) for key, value in state.items()}
     if isinstance(state, (list, tuple)):
-        return [_split(value, tensors, f"{path}.{index}") for index, value in enumerate(state)]
+        items = [_split(value, tensors, f"{path}.{index}") for index, value in enumerate(state)]
+        return {TUPLE: items} if isinstance(state, tuple) else items
     if state is None or isinstance(state, (bool, int, float, str)):
         return state
     raise TypeError(f"{path or 'state'}: cannot store a {type(state).__name__} in a checkpoint "
-                    "(tensors, numbers, strings, booleans, None, lists and dicts only)")
+                    "(tensors, numbers, strings, booleans, None, lists, tuples and dicts only)")
 
 
 def _join(skeleton, tensors: dict[str, torch.Tensor]):
@@ -68,6 +70,8 @@ def _join(skeleton, tensors: dict[str, torch.Tensor]):
             return tensors[skeleton["tensor"]]
         if set(skeleton) == {INT_KEYS}:
             return {int(key): _join(value, tensors) for key, value in skeleton[INT_KEYS].items()}
+        if set(skeleton) == {TUPLE}:
+            return tuple(_join(value, tensors) for value in skeleton[TUPLE])
         return {key: _join(value, tensors) for key, value in skeleton.items()}
     if isinstance(skeleton, list):
         return [_join(value, tensors) for value in skeleton]

@@ -14,8 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lmcourse.chapters import Chapter, chapters, default_module, export_target
-from lmcourse.grading import generate_exercises
+from lmcourse.course.chapters import Chapter, chapters, default_module, export_target
+from lmcourse.course.grading import generate_exercises
 
 GENERATED = "# Generated from "
 SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|$)", re.MULTILINE)

@@ -103,6 +103,11 @@ class Engine:
         """Requests queued or generating (the server reports it at /health)."""
         return len(self._live)
 
+    @property
+    def cache_blocks_in_use(self) -> int:
+        """Blocks of the paged KV cache that requests hold now (the server reports it at /health)."""
+        return self._cache.blocks_in_use
+
     def chat_prompt(self, messages: list[dict]) -> list[int]:
         """Token ids of a conversation rendered with the model's chat template."""
         return self.tokenizer.encode(self._chat_template(messages), allowed_special="all")
@@ -253,7 +258,7 @@ def open_model(spec: str) -> tuple[nn.Module, object, tuple[int, ...], Callable[
     """(model, tokenizer, end-of-text ids, chat template) for what `--model` names: a pretrained model the
     course knows, a GGUF file, or a run of `lmcourse train` (its folder, or one of its checkpoints)."""
     from lmcourse.model import model_from_gguf
-    from lmcourse.pretrained import PRETRAINED, chat_template, pretrained_path, read_metadata, render_chat
+    from lmcourse.storage.pretrained import PRETRAINED, chat_template, pretrained_path, read_metadata, render_chat
     from lmcourse.tokenizer import BPETokenizer
 
     path = Path(spec)
@@ -266,8 +271,8 @@ def open_model(spec: str) -> tuple[nn.Module, object, tuple[int, ...], Callable[
         except ValueError:  # a base model: no chat template
             render = plain_chat
     elif path.is_dir():
-        from lmcourse.token_cache import ENDOFTEXT
-        from lmcourse.trainer import load_trained
+        from lmcourse.runs.token_cache import ENDOFTEXT
+        from lmcourse.runs.trainer import load_trained
 
         model, tokenizer = load_trained(path)
         eos, render = tokenizer.special_tokens.get(ENDOFTEXT), plain_chat

@@ -18,9 +18,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lmcourse.chapters import (ROOT, Chapter, chapters, default_module, exercises, export_target, find_chapter,
-                               visible_part)
-from lmcourse.export import STUB_HINT
+from lmcourse.course.chapters import (ROOT, Chapter, chapters, default_module, exercises, export_target,
+                                      find_chapter, visible_part)
+from lmcourse.course.export import STUB_HINT
+from lmcourse.course.threads import use_threads
 
 TIME_LIMIT = 120  # seconds for one chapter's visible tests
 
@@ -75,7 +76,7 @@ def check_chapter(chapter: Chapter) -> list[ExerciseState]:
 def chapter_states(chapter: Chapter, time_limit: float = TIME_LIMIT) -> list[ExerciseState]:
     """`check_chapter` in a child process, so that a hanging or crashing exercise is reported."""
     try:
-        run = subprocess.run([sys.executable, "-m", "lmcourse.status", str(chapter.notebook)],
+        run = subprocess.run([sys.executable, "-m", "lmcourse.course.status", str(chapter.notebook)],
                              capture_output=True, text=True, timeout=time_limit)
     except subprocess.TimeoutExpired:
         return [ExerciseState("(all)", "error", f"visible tests ran over {time_limit:g} s: an infinite loop?")]
@@ -111,4 +112,5 @@ def report(only: list[str] | None = None, folder: Path = ROOT / "exercises",
 
 
 if __name__ == "__main__":
+    use_threads()
     print(json.dumps([asdict(s) for s in check_chapter(Chapter(Path(sys.argv[1])))]))

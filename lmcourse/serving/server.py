@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from lmcourse.engine import Engine, Event, SamplingParams
+from lmcourse.serving.engine import Engine, Event, SamplingParams
 
 MAX_STOP_SEQUENCES = 4
 GREEDY_BELOW = 1e-5  # temperatures under this are greedy, as in vLLM: logits / 1e-38 overflows float32
@@ -108,7 +108,8 @@ def create_app(engine: Engine, default_max_tokens: int = 256, max_tokens_limit: 
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": engine.model_id, "active_requests": engine.active_requests}
+        return {"status": "ok", "model": engine.model_id, "active_requests": engine.active_requests,
+                "cache_blocks_in_use": engine.cache_blocks_in_use}
 
     @app.get("/v1/models")
     async def models():
@@ -117,7 +118,7 @@ def create_app(engine: Engine, default_max_tokens: int = 256, max_tokens_limit: 
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page():
-        return resources.files("lmcourse").joinpath("web/chat.html").read_text(encoding="utf-8")
+        return resources.files("lmcourse.serving").joinpath("web/chat.html").read_text(encoding="utf-8")
 
     def checked(body: _Sampling, prompt: list[int]) -> SamplingParams:
         if body.model != engine.model_id:

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 # The repository (or student release) the package was installed from: `lmcourse/..`.
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_EXP = re.compile(r"^#\|\s*default_exp\s+(\w+)\s*$", re.MULTILINE)
 EXPORT = re.compile(r"^#\|\s*export(?:\s+(\w+))?\s*$")

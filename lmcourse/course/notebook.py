@@ -1,6 +1,6 @@
 """The notebook side of "notebooks fill the package": an IPython extension.
 
-Loaded by the first cell of every chapter (`%load_ext lmcourse.notebook`). When a student runs
+Loaded by the first cell of every chapter (`%load_ext lmcourse`). When a student runs
 an `#| export` cell without error, the functions, classes and constants it defines replace the
 ones of the same name in their package's module (the stubs of a student release), so later
 chapters and the `lmcourse` command run on the student's own code.
@@ -9,6 +9,9 @@ It writes only into a student's package, whose modules were generated from `exer
 instructor's reference modules come from `lmcourse export` alone. It writes nothing while
 nbgrader executes a notebook (`NBGRADER_EXECUTION` is set then), so grading never changes the
 grader's package.
+
+Loading it also chooses torch's thread count for the kernel (`lmcourse.course.threads`), so
+that a chapter runs as fast on a busy laptop as it can.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import importlib
 import os
 import sys
 
-from lmcourse.chapters import DEFAULT_EXP, ROOT, Chapter, defined_names, export_target, statement_names
-from lmcourse.export import STUB_HINT, cell_code, generated_by
+from lmcourse.course.chapters import DEFAULT_EXP, ROOT, Chapter, defined_names, export_target, statement_names
+from lmcourse.course.export import STUB_HINT, cell_code, generated_by
+from lmcourse.course.threads import use_threads
 
 _state = {"module": None}
 
 
 def load_ipython_extension(ipython) -> None:
+    use_threads()  # before the chapter's first computation: see lmcourse.course.threads
     if on_cell_run not in ipython.events.callbacks["post_run_cell"]:
         ipython.events.register("post_run_cell", on_cell_run)
 
