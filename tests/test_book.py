@@ -155,7 +155,7 @@ def test_every_page_loads_offline_without_errors(page, book_url, problems):
     assert any(url.endswith(CHAPTER_00) for url in pages), pages
     for url in pages:
         page.goto(url)
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("networkidle", timeout=60_000)  # a new Chromium's first pages build its font cache
     problems.assert_none()
 
 
