@@ -119,6 +119,17 @@ class PageProblems:
         assert not self.problems, "\n".join(self.problems)
 
 
+def settle(page) -> None:
+    """Wait until a loaded page has typeset its maths and loaded its fonts: every request it makes.
+
+    (Playwright's "networkidle" sometimes never comes on these pages, with no request in flight.)
+    """
+    page.evaluate("""async () => {
+        if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+        await document.fonts.ready;
+    }""")
+
+
 @pytest.fixture
 def problems(page, book_url):
     page.set_default_timeout(15_000)
@@ -138,7 +149,7 @@ def test_maths_is_rendered_by_the_bundled_mathjax(page, book_url, problems, path
     page.goto(f"{book_url}/{path}")
     expect(page.locator("article.bd-article mjx-container").first).to_be_visible()
     expect(page.locator("mjx-merror")).to_have_count(0)  # no TeX that MathJax rejected
-    page.wait_for_load_state("networkidle")
+    settle(page)
     mathjax = [url for url in problems.requested if "/mathjax/" in url]
     assert any(url.split("?")[0].endswith("/mathjax/tex-chtml.js") for url in mathjax)
     assert any(url.endswith(".woff") for url in mathjax), "MathJax fonts not loaded"
@@ -155,7 +166,7 @@ def test_every_page_loads_offline_without_errors(page, book_url, problems):
     assert any(url.endswith(CHAPTER_00) for url in pages), pages
     for url in pages:
         page.goto(url)
-        page.wait_for_load_state("networkidle", timeout=60_000)  # a new Chromium's first pages build its font cache
+        settle(page)
     problems.assert_none()
 
 
