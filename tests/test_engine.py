@@ -6,6 +6,7 @@ A smoke run of `lmcourse train` gives a small model in seconds; the engine serve
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 
@@ -140,7 +141,7 @@ def test_a_stop_string_of_several_tokens_never_leaks_into_the_stream(engine):
     stop = next(full[begin:end] for begin, middle, end in zip(ends, ends[1:], ends[2:])
                 if full[begin:end].strip() and full.find(full[begin:end]) == begin and begin < middle < end)
     begin = full.find(stop)
-    streamed = list(engine.complete(prompt, SamplingParams(**{**params.__dict__, "stop": (stop,)})))
+    streamed = list(engine.complete(prompt, dataclasses.replace(params, stop=(stop,))))
     assert "".join(e.text for e in streamed) == full[:begin], "a stop string's first tokens leaked into the stream"
     assert streamed[-1].finish_reason == "stop"
 
